@@ -1,0 +1,100 @@
+// Settings from a JSON config file, the environment and command-line flags, in that order of
+// precedence (flags win). Validated at once: a bad setting stops the start with a clear message.
+import { readFileSync } from 'node:fs';
+import { LOG_LEVELS, type LogLevel } from '../obs/logger.js';
+import type { Synchronous } from '../store/sqlite-store.js';
+
+export interface Config {
+  /** Path of the genesis record; unset: a development registry under dataDir. */
+  genesis: string | undefined;
+  /** SQLite file, or ':memory:'. */
+  db: string;
+  host: string;
+  port: number;
+  synchronous: Synchronous;
+  logLevel: LogLevel;
+  /** Where the development registry keeps its database, genesis and keys. */
+  dataDir: string;
+}
+
+export const DEFAULTS: Config = {
+  genesis: undefined,
+  db: './data/registry.db',
+  host: '127.0.0.1',
+  port: 8080,
+  synchronous: 'FULL',
+  logLevel: 'info',
+  dataDir: './data',
+};
+
+/** Setting name → environment variable. */
+export const ENV_NAMES: Record<keyof Config, string> = {
+  genesis: 'REGISTRY_GENESIS',
+  db: 'REGISTRY_DB',
+  host: 'HOST',
+  port: 'PORT',
+  synchronous: 'REGISTRY_SYNCHRONOUS',
+  logLevel: 'LOG_LEVEL',
+  dataDir: 'REGISTRY_DATA_DIR',
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Raw = Partial<Record<keyof Config, unknown>>;
+
+export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = flags.config ?? env.REGISTRY_CONFIG;
+  const fromFile: Raw = file ? readConfigFile(file) : {};
+  const fromEnv: Raw = {};
+  for (const [key, name] of Object.entries(ENV_NAMES) as [keyof Config, string][]) {
+    if (env[name] !== undefined && env[name] !== '') fromEnv[key] = env[name];
+  }
+  const fromFlags: Raw = {};
+  for (const key of Object.keys(DEFAULTS) as (keyof Config)[]) if (flags[key] !== undefined) fromFlags[key] = flags[key];
+  const raw: Raw = { ...fromFile, ...fromEnv, ...fromFlags };
+  return {
+    genesis: raw.genesis === undefined ? undefined : text(raw.genesis, 'genesis'),
+    db: raw.db === undefined ? DEFAULTS.db : text(raw.db, 'db'),
+    host: raw.host === undefined ? DEFAULTS.host : text(raw.host, 'host'),
+    port: raw.port === undefined ? DEFAULTS.port : port(raw.port),
+    synchronous: raw.synchronous === undefined ? DEFAULTS.synchronous : oneOf(raw.synchronous, 'synchronous', ['FULL', 'NORMAL', 'EXTRA'] as const),
+    logLevel: raw.logLevel === undefined ? DEFAULTS.logLevel : oneOf(raw.logLevel, 'logLevel', LOG_LEVELS),
+    dataDir: raw.dataDir === undefined ? DEFAULTS.dataDir : text(raw.dataDir, 'dataDir'),
+  };
+}
+
+function readConfigFile(path: string): Raw {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read the config file ${path}: ${(e as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`the config file ${path} must hold a JSON object`);
+  const unknown = Object.keys(value).filter((k) => !(k in DEFAULTS));
+  if (unknown.length) throw new ConfigError(`the config file ${path} has unknown settings: ${unknown.join(', ')}`);
+  return value as Raw;
+}
+
+function text(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`${name} must be a non-empty string`);
+  return v;
+}
+
+function port(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`port must be an integer from 0 to 65535, not ${String(v)}`);
+  return n;
+}
+
+function oneOf<T extends string>(v: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, not ${String(v)}`);
+  }
+  return v as T;
+}

@@ -1,0 +1,85 @@
+// Approval signatures (SPEC §2). Node's crypto is the fast verifier of the service; the
+// strict @noble/ed25519 path is the independent second verifier (tests, `registry verify`).
+// Node's crypto refuses a non-canonical S itself but accepts small-order and non-canonical
+// public keys, so every key is checked here before it can verify anything.
+import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import * as ed from '@noble/ed25519';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { fromHex, toHex, utf8Bytes } from './encoding.js';
+
+ed.hashes.sha512 = sha512;
+
+export const APPROVAL_DOMAIN = 'registry-approval-v1:';
+export const KEY_RE = /^[0-9a-f]{64}$/;
+export const SIG_RE = /^[0-9a-f]{128}$/;
+
+export const approvalMessage = (payloadHash: string): Uint8Array => utf8Bytes(APPROVAL_DOMAIN + payloadHash);
+
+/** Why a public key may not sign for the registry, or undefined when it may. */
+export function publicKeyProblem(publicKeyHex: string): string | undefined {
+  if (!KEY_RE.test(publicKeyHex)) return 'a public key is 64 lowercase hex characters';
+  let point: ed.Point;
+  try {
+    point = ed.Point.fromHex(publicKeyHex, false);
+  } catch {
+    return 'the public key is not a canonical Ed25519 point';
+  }
+  if (point.isSmallOrder()) return 'the public key is a small-order point';
+  return undefined;
+}
+
+// DER prefixes that wrap a raw 32-byte Ed25519 key for node:crypto.
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** Verifies approvals with node:crypto, caching one KeyObject per checked public key. */
+export class ApprovalVerifier {
+  private readonly keys = new Map<string, KeyObject | null>();
+
+  private keyObject(publicKeyHex: string): KeyObject | null {
+    let key = this.keys.get(publicKeyHex);
+    if (key === undefined) {
+      key = publicKeyProblem(publicKeyHex) === undefined
+        ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' })
+        : null;
+      if (this.keys.size > 10_000) this.keys.clear();
+      this.keys.set(publicKeyHex, key);
+    }
+    return key;
+  }
+
+  verify(publicKeyHex: string, payloadHash: string, sigHex: string): boolean {
+    if (!SIG_RE.test(sigHex)) return false;
+    const key = this.keyObject(publicKeyHex);
+    if (key === null) return false;
+    return nodeVerify(null, approvalMessage(payloadHash), key, Buffer.from(sigHex, 'hex'));
+  }
+}
+
+/** The independent, strict (RFC 8032, no ZIP-215 leniency) verifier. */
+export function verifyApprovalStrict(publicKeyHex: string, payloadHash: string, sigHex: string): boolean {
+  if (!SIG_RE.test(sigHex) || publicKeyProblem(publicKeyHex) !== undefined) return false;
+  try {
+    return ed.verify(fromHex(sigHex), approvalMessage(payloadHash), fromHex(publicKeyHex), { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+export interface KeyPair {
+  secretKey: string;
+  publicKey: string;
+}
+
+export function generateKeyPair(): KeyPair {
+  const seed = randomBytes(32);
+  return { secretKey: seed.toString('hex'), publicKey: publicKeyOf(seed.toString('hex')) };
+}
+
+export const publicKeyOf = (secretKeyHex: string): string => toHex(ed.getPublicKey(fromHex(secretKeyHex)));
+
+/** Signs `registry-approval-v1:<payloadHash>` with a 32-byte Ed25519 seed. */
+export function signApproval(secretKeyHex: string, payloadHash: string): string {
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(secretKeyHex, 'hex')]), format: 'der', type: 'pkcs8' });
+  return nodeSign(null, approvalMessage(payloadHash), key).toString('hex');
+}

@@ -1,0 +1,56 @@
+// Whether a proposal may be accepted against the current head (SPEC §3, §6 write rules).
+import { parseTime } from './encoding.js';
+import { badRequest, RegistryError } from './errors.js';
+import type { ProposalPayload } from './schemas.js';
+import { planOps, type Delta, type RegistryState } from './state.js';
+
+export const DEFAULT_PROPOSAL_TTL_MS = 72 * 3600_000;
+export const MAX_PROPOSAL_TTL_MS = 30 * 24 * 3600_000;
+/** How far in the future a proposal's created_at may be: signers' clocks drift. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+export interface Head {
+  version: number;
+  hash: string;
+}
+
+/** The instant after which approvals and commits are refused, checked for sense. */
+export function proposalExpiry(payload: ProposalPayload): number {
+  const created = parseTime(payload.created_at);
+  if (Number.isNaN(created)) throw badRequest('created_at is not a valid RFC 3339 UTC time');
+  if (payload.expires_at === undefined) return created + DEFAULT_PROPOSAL_TTL_MS;
+  const expires = parseTime(payload.expires_at);
+  if (Number.isNaN(expires)) throw badRequest('expires_at is not a valid RFC 3339 UTC time');
+  if (expires <= created) throw badRequest('expires_at must be after created_at');
+  if (expires - created > MAX_PROPOSAL_TTL_MS) throw badRequest('expires_at may be at most 30 days after created_at');
+  return expires;
+}
+
+export const isExpired = (expiresAt: number, now: number): boolean => now >= expiresAt;
+
+export interface ProposalContext {
+  registryId: string;
+  head: Head;
+  state: RegistryState;
+  now: number;
+}
+
+/** Checks a new proposal against the head and plans its change as version head+1. */
+export function checkProposal(payload: ProposalPayload, ctx: ProposalContext): { delta: Delta; expiresAt: number } {
+  if (payload.registry_id !== ctx.registryId) {
+    throw new RegistryError('BadSignature', `the proposal is for registry ${payload.registry_id}; this is ${ctx.registryId}`, {
+      hint: 'approvals are bound to one registry and cannot be replayed on another',
+    });
+  }
+  const expiresAt = proposalExpiry(payload);
+  const created = parseTime(payload.created_at);
+  if (created > ctx.now + MAX_CLOCK_SKEW_MS) throw badRequest('created_at is more than 5 minutes in the future');
+  if (isExpired(expiresAt, ctx.now)) throw new RegistryError('Gone', 'the proposal has already expired');
+  if (payload.base_version !== ctx.head.version || payload.base_hash !== ctx.head.hash) {
+    throw new RegistryError('StaleVersion', `the proposal's base (version ${payload.base_version}) is not the head (version ${ctx.head.version})`, {
+      hint: 'rebuild the proposal against GET /registry/head and sign it again',
+      retryable: true,
+    });
+  }
+  return { delta: planOps(ctx.state, payload.ops, ctx.head.version + 1), expiresAt };
+}

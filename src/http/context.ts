@@ -1,0 +1,13 @@
+// What the route modules are given: the read model, the writer and the log. No rules here.
+import type { Writer } from '../pipeline/writer.js';
+import type { HeadView } from '../state/head-view.js';
+import type { Store } from '../store/store.js';
+
+export interface RegistryContext {
+  registryId: string;
+  genesisHash: string;
+  serviceVersion: string;
+  view: HeadView;
+  writer: Writer;
+  store: Store;
+}

@@ -1,0 +1,54 @@
+// Maps every error a request can meet, ours or Fastify's, to the SPEC §7 envelope.
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError, type ErrorCode } from '../core/errors.js';
+
+interface Envelope {
+  error: { code: ErrorCode; message: string; hint: string; retryable: boolean; request_id: string };
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UnsupportedMediaType',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PayloadTooLarge',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BadRequest',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BadRequest',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BadRequest',
+  FST_ERR_CTP_EMPTY_TYPE: 'BadRequest',
+  FST_ERR_CTP_INVALID_TYPE: 'BadRequest',
+};
+
+/** The registry's view of any error: a RegistryError, or undefined for a bug of ours. */
+export function toRegistryError(error: FastifyError | Error): RegistryError | undefined {
+  if (error instanceof RegistryError) return error;
+  const fe = error as FastifyError;
+  if (fe.validation) {
+    return new RegistryError('BadRequest', `request ${fe.validationContext ?? 'input'} is not valid: ${fe.message}`, {
+      hint: 'see the request schema in SPEC §3 and §6; unknown fields are refused',
+    });
+  }
+  const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (mapped) return new RegistryError(mapped, fe.message);
+  if (error instanceof SyntaxError || (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500)) {
+    const code: ErrorCode = fe.statusCode === 404 ? 'NotFound' : fe.statusCode === 413 ? 'PayloadTooLarge' : fe.statusCode === 415 ? 'UnsupportedMediaType' : 'BadRequest';
+    return new RegistryError(code, fe.message);
+  }
+  return undefined;
+}
+
+export function sendError(reply: FastifyReply, request: FastifyRequest, error: RegistryError): FastifyReply {
+  const body: Envelope = {
+    error: { code: error.code, message: error.message, hint: error.hint, retryable: error.retryable, request_id: request.id },
+  };
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
+  return reply.code(error.status).header('cache-control', 'no-store').type('application/json').send(JSON.stringify(body));
+}
+
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const known = toRegistryError(error);
+  if (known) {
+    request.log.info({ code: known.code, err: known.message }, 'request refused');
+    return sendError(reply, request, known);
+  }
+  // A bug of ours. SPEC §7 has no 500 code; the caller may retry and an operator is paged by the log.
+  request.log.error({ err: error }, 'unexpected error');
+  return sendError(reply, request, new RegistryError('Unavailable', 'internal error', { retryAfter: 1 }));
+}

@@ -1,0 +1,88 @@
+// The read plane: head, versions, proposals, audit. Bytes of the head and of recent versions
+// are precomputed per commit by the HeadView.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { RegistryError } from '../core/errors.js';
+import { PROPOSAL_STATUSES, type ProposalStatus } from '../core/schemas.js';
+import type { RegistryContext } from './context.js';
+import { decodeCursor, encodeCursor, parseProposalId, parseVersion } from './params.js';
+
+const HEAD_CACHE = 'public, max-age=1, must-revalidate';
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+const Limit = (max: number) => Type.Optional(Type.Integer({ minimum: 1, maximum: max }));
+
+function sendBytes(request: FastifyRequest, reply: FastifyReply, body: Buffer, etag: string, cacheControl: string) {
+  reply.header('etag', etag).header('cache-control', cacheControl);
+  const inm = request.headers['if-none-match'];
+  if (inm !== undefined && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) return reply.code(304).send();
+  return reply.type('application/json').send(body);
+}
+
+export const readRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (app) => {
+  app.get('/registry/head', async (request, reply) => {
+    const { body, etag } = ctx.view.response;
+    return sendBytes(request, reply, body, etag, HEAD_CACHE);
+  });
+
+  app.get<{ Params: { version: string } }>('/registry/:version', async (request, reply) => {
+    const version = parseVersion(request.params.version);
+    if (version > ctx.view.head.version) throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
+    let cached = ctx.view.recentRecord(version);
+    if (!cached) {
+      const stored = await ctx.store.commit(version);
+      if (!stored) throw new RegistryError('NotFound', `no version ${version}`);
+      cached = { body: Buffer.from(stored.text), etag: `"${stored.hash}"` };
+    }
+    return sendBytes(request, reply, cached.body, cached.etag, IMMUTABLE);
+  });
+
+  app.get<{ Querystring: { status?: ProposalStatus; limit?: number; cursor?: string } }>(
+    '/registry/proposals',
+    {
+      schema: {
+        querystring: Type.Object(
+          {
+            status: Type.Optional(Type.Union(PROPOSAL_STATUSES.map((s) => Type.Literal(s)))),
+            limit: Limit(1000),
+            cursor: Type.Optional(Type.String({ maxLength: 200 })),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
+      const limit = request.query.limit ?? 100;
+      const page = await ctx.store.proposals({ status: request.query.status, afterSeq: decodeCursor(request.query.cursor), limit });
+      const items = page.map((p) => ({ ...ctx.writer.storedView(p), created_at: JSON.parse(p.payloadText).created_at as string, received_at: p.receivedAt }));
+      const next = page.length === limit ? encodeCursor(page[page.length - 1]!.seq) : null;
+      return reply.header('cache-control', 'no-store').send({ items, next_cursor: next });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/registry/proposals/:id', async (request, reply) => {
+    const id = parseProposalId(request.params.id);
+    const view = await ctx.writer.proposalView(id);
+    if (!view) throw new RegistryError('NotFound', `no proposal ${id}`);
+    return reply.header('cache-control', 'no-store').send(view);
+  });
+
+  app.get<{ Querystring: { from_seq?: number; limit?: number } }>(
+    '/registry/audit',
+    {
+      schema: {
+        querystring: Type.Object(
+          { from_seq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })), limit: Limit(1000) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
+      const from = request.query.from_seq ?? 1;
+      const events = await ctx.store.audit(from, request.query.limit ?? 100);
+      // Served exactly as hashed: the stored canonical JSON of each event, unchanged.
+      const body = `{"events":[${events.join(',')}],"next_from_seq":${from + events.length}}`;
+      return reply.header('cache-control', 'no-store').type('application/json').send(body);
+    },
+  );
+};

@@ -1,0 +1,83 @@
+// Start-up: genesis → store → replay → writer → HTTP. Reads are ready when `listen` returns.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import { checkGenesisRecord, type CheckedGenesis } from './core/records.js';
+import { ensureDevGenesis } from './dev-registry.js';
+import { buildApp, type RegistryApp } from './http/app.js';
+import { Writer } from './pipeline/writer.js';
+import type { HeadView } from './state/head-view.js';
+import { openLog } from './state/replay.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { SERVICE_VERSION } from './version.js';
+
+export interface RunningRegistry {
+  app: RegistryApp;
+  writer: Writer;
+  view: HeadView;
+  url: string;
+  close(): Promise<void>;
+}
+
+export class StartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
+
+export function loadGenesis(path: string): CheckedGenesis {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new StartError(`cannot read the genesis record ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return checkGenesisRecord(value);
+  } catch (e) {
+    throw new StartError(`the genesis record ${path} is not valid: ${(e as Error).message}`);
+  }
+}
+
+const EXPIRY_SWEEP_MS = 1000;
+
+export async function startRegistry(config: Config, logger: Logger): Promise<RunningRegistry> {
+  const genesisPath = config.genesis ?? ensureDevGenesis(config.dataDir, logger);
+  const genesis = loadGenesis(genesisPath);
+  if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
+  const store = new SqliteStore({ path: config.db, synchronous: config.synchronous });
+  try {
+    const view = await openLog(store, genesis);
+    const writer = new Writer({ store, view, registryId: genesis.payload.registry_id });
+    await writer.open();
+    writer.on('commit', (e) => logger.info({ version: e.record.version, hash: e.hash, proposal_id: e.record.payload_hash, changed_count: e.changed.length }, 'committed'));
+    const sweep = setInterval(() => writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
+    sweep.unref();
+    const app = buildApp(
+      { registryId: genesis.payload.registry_id, genesisHash: genesis.hash, serviceVersion: SERVICE_VERSION, view, writer, store },
+      logger,
+    );
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    logger.info({ registry_id: genesis.payload.registry_id, version: view.head.version, db: config.db }, 'registry ready');
+    return {
+      app,
+      writer,
+      view,
+      url: `http://${host}:${port}`,
+      async close() {
+        clearInterval(sweep);
+        await app.close();
+        await writer.drain();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}

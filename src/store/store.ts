@@ -1,0 +1,76 @@
+// The one interface the writer, replay and the read plane use to reach the log. It returns
+// promises although SQLite answers synchronously: a PostgreSQL backend will sit behind it.
+import type { ChainedEvent, AuditHead } from '../core/audit.js';
+import type { Approval, ProposalStatus } from '../core/schemas.js';
+
+export interface StoredCommit {
+  version: number;
+  hash: string;
+  /** The record's canonical JSON. */
+  text: string;
+}
+
+export interface StoredProposal {
+  seq: number;
+  id: string;
+  /** The payload's canonical JSON. */
+  payloadText: string;
+  baseVersion: number;
+  expiresAt: number;
+  receivedAt: string;
+  status: ProposalStatus;
+  version: number | null;
+  /** In signer_id order. */
+  approvals: Approval[];
+}
+
+export interface NewProposal {
+  id: string;
+  payloadText: string;
+  baseVersion: number;
+  expiresAt: number;
+  receivedAt: string;
+}
+
+export interface NewApproval extends Approval {
+  proposalId: string;
+  receivedAt: string;
+}
+
+export interface StatusChange {
+  proposalId: string;
+  status: Exclude<ProposalStatus, 'pending'>;
+  version?: number;
+}
+
+/** Everything one step of the writer changes, written in one transaction. */
+export interface WriteBatch {
+  proposal?: NewProposal;
+  approvals?: NewApproval[];
+  statusChanges?: StatusChange[];
+  commit?: StoredCommit & { payloadHash: string };
+  audit: ChainedEvent[];
+}
+
+export interface ProposalQuery {
+  status?: ProposalStatus;
+  afterSeq: number;
+  limit: number;
+}
+
+export interface Store {
+  /** The stored genesis (version 0), or undefined for an empty log. */
+  genesis(): Promise<StoredCommit | undefined>;
+  /** Writes the genesis into an empty log. */
+  initialize(genesis: StoredCommit & { payloadHash: string }): Promise<void>;
+  commit(version: number): Promise<StoredCommit | undefined>;
+  /** Commits with version ≥ `from`, in order, at most `limit`. */
+  commits(from: number, limit: number): Promise<StoredCommit[]>;
+  proposal(id: string): Promise<StoredProposal | undefined>;
+  proposals(query: ProposalQuery): Promise<StoredProposal[]>;
+  auditHead(): Promise<AuditHead | null>;
+  /** Audit events' canonical JSON from `fromSeq` on, at most `limit`. */
+  audit(fromSeq: number, limit: number): Promise<string[]>;
+  write(batch: WriteBatch): Promise<void>;
+  close(): Promise<void>;
+}
