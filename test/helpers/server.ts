@@ -1,0 +1,52 @@
+// Starts a real registry on a real port with a real SQLite file, as integration tests need.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULTS, type Config } from '../../src/config/config.js';
+import type { CommitRecord } from '../../src/core/schemas.js';
+import { createLogger } from '../../src/obs/logger.js';
+import { startRegistry, type RunningRegistry } from '../../src/server.js';
+
+export interface TestRegistry extends RunningRegistry {
+  dir: string;
+  db: string;
+  genesisPath: string;
+}
+
+export function tempDir(prefix = 'registry-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startTestRegistry(genesis: CommitRecord, options: { dir?: string; config?: Partial<Config> } = {}): Promise<TestRegistry> {
+  const dir = options.dir ?? tempDir();
+  const genesisPath = join(dir, 'genesis.json');
+  writeFileSync(genesisPath, JSON.stringify(genesis));
+  const db = join(dir, 'registry.db');
+  const config: Config = { ...DEFAULTS, genesis: genesisPath, db, port: 0, dataDir: dir, logLevel: 'silent', ...options.config };
+  const running = await startRegistry(config, createLogger(config.logLevel));
+  return Object.assign(running, { dir, db, genesisPath });
+}
+
+export interface Reply<T = any> {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: T;
+}
+
+export async function request<T = any>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) (init.headers as Record<string, string>)['content-type'] = 'application/json';
+  }
+  const res = await fetch(base + path, init);
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
