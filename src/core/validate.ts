@@ -18,3 +18,20 @@ export function check<T extends TSchema>(schema: T, value: unknown, what: string
   const where = first?.instancePath ? ` at ${first.instancePath}` : '';
   throw badRequest(`${what} is not valid${where}: ${first?.message ?? 'schema violation'}`);
 }
+
+/** How deep a received JSON document may nest. A proposal's own structure takes 6 levels;
+ * the rest is for descriptor bodies. Deeper documents would exhaust the canonicalizer's stack. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Refuses what JSON.parse accepts but canonical JSON cannot carry: nesting past
+ * MAX_JSON_DEPTH and numbers that are not finite doubles (1e400 parses to Infinity). */
+export function checkJsonShape(value: unknown, maxDepth = MAX_JSON_DEPTH): void {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'number' && !Number.isFinite(v)) throw badRequest('a number in the body is out of the range of a double');
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > maxDepth) throw badRequest(`the body nests deeper than ${maxDepth} levels`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+}

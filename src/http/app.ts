@@ -4,6 +4,7 @@ import Fastify, { LogController } from 'fastify';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { RegistryError } from '../core/errors.js';
+import { checkJsonShape } from '../core/validate.js';
 import type { RegistryContext } from './context.js';
 import { errorHandler, sendError } from './errors.js';
 import { opsRoutes } from './routes-ops.js';
@@ -42,6 +43,9 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
         hint: 'send the JSON body uncompressed',
       });
     }
+  });
+  app.addHook('preValidation', async (request) => {
+    if (request.body !== undefined) checkJsonShape(request.body);
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ route: request.routeOptions.url, method: request.method, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
