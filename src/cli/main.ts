@@ -3,7 +3,6 @@
 // `approve` sign locally and send only signatures.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import closeWithGrace from 'close-with-grace';
 import { generateKeyPair, signApproval } from '../core/crypto.js';
 import { formatTime, hashOf } from '../core/encoding.js';
 import { DEFAULT_PROPOSAL_TTL_MS } from '../core/proposal.js';
@@ -11,10 +10,7 @@ import { assembleGenesis, buildGenesisPayload, checkGenesisRecord } from '../cor
 import { Approval, GenesisPayload, Op, ProposalPayload, SignerSet, type CommitRecord } from '../core/schemas.js';
 import { check } from '../core/validate.js';
 import Type from 'typebox';
-import { ConfigError, loadConfig } from '../config/config.js';
-import { createLogger } from '../obs/logger.js';
-import { startRegistry, StartError } from '../server.js';
-import { LogIntegrityError } from '../state/replay.js';
+import { loadConfig } from '../config/config.js';
 import { call } from './http-client.js';
 import { readKeyFile, writeKeyFile } from './keyfile.js';
 
@@ -71,9 +67,12 @@ async function serve(argv: string[]): Promise<void> {
     'data-dir': { type: 'string' },
   });
   const config = loadConfig({ ...values, logLevel: values['log-level'], dataDir: values['data-dir'] });
+  // Loaded here so that the signing commands start without the server's modules.
+  const [{ createLogger }, { startRegistry }] = await Promise.all([import('../obs/logger.js'), import('../server.js')]);
   const logger = createLogger(config.logLevel);
   const registry = await startRegistry(config, logger);
   process.stdout.write(`listening on ${registry.url}\n`);
+  const { default: closeWithGrace } = await import('close-with-grace');
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info({ signal }, 'shutting down');
@@ -220,7 +219,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((e: unknown) => {
   const err = e as Error;
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`${err.message}\n\n${USAGE}`);
-  else if (err instanceof StartError || err instanceof LogIntegrityError || err instanceof ConfigError) process.stderr.write(`registry: cannot start: ${err.message}\n`);
+  else if (['StartError', 'LogIntegrityError', 'ConfigError'].includes(err.name)) process.stderr.write(`registry: cannot start: ${err.message}\n`);
   else process.stderr.write(`registry: ${err.message}\n`);
   process.exit(1);
 });

@@ -136,7 +136,7 @@ describe('bad input', () => {
     const init: RequestInit = {
       method: c.method ?? 'POST',
       headers: { 'content-type': 'application/json', ...c.headers },
-      body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+      body: (typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body)) as RequestInit['body'],
     };
     if (c.headers?.['content-type'] === '') delete (init.headers as Record<string, string>)['content-type'];
     const res = await fetch(reg.url + (c.path ?? '/registry/proposals'), init);
