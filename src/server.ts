@@ -8,6 +8,7 @@ import { ensureDevGenesis } from './dev-registry.js';
 import { buildApp, type RegistryApp } from './http/app.js';
 import { Writer } from './pipeline/writer.js';
 import type { HeadView } from './state/head-view.js';
+import { fastDigest } from './state/fast-digest.js';
 import { openLog } from './state/replay.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { SERVICE_VERSION } from './version.js';
@@ -49,7 +50,7 @@ export async function startRegistry(config: Config, logger: Logger): Promise<Run
   if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
   const store = new SqliteStore({ path: config.db, synchronous: config.synchronous });
   try {
-    const view = await openLog(store, genesis);
+    const view = await openLog(store, genesis, await fastDigest());
     const writer = new Writer({ store, view, registryId: genesis.payload.registry_id });
     await writer.open();
     writer.on('commit', (e) => logger.info({ version: e.record.version, hash: e.hash, proposal_id: e.record.payload_hash, changed_count: e.changed.length }, 'committed'));
