@@ -82,6 +82,14 @@ export class SqliteStore implements Store {
     };
   }
 
+  /** The durability settings in force on this connection, as SQLite reports them. */
+  durability(): { journalMode: string; synchronous: number } {
+    return {
+      journalMode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
+    };
+  }
+
   private toStoredProposal(row: ProposalRow): StoredProposal {
     return {
       seq: row.seq,

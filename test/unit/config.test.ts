@@ -1,0 +1,33 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULTS, loadConfig } from '../../src/config/config.js';
+import { tempDir } from '../helpers/server.js';
+
+describe('configuration', () => {
+  it('uses the defaults with nothing set', () => {
+    expect(loadConfig({}, {})).toEqual(DEFAULTS);
+  });
+
+  it('lets flags win over the environment, and the environment over the file', () => {
+    const file = join(tempDir(), 'c.json');
+    writeFileSync(file, JSON.stringify({ port: 1000, host: '0.0.0.0', db: 'file.db', logLevel: 'debug' }));
+    const c = loadConfig({ config: file, port: '3000' }, { PORT: '2000', REGISTRY_DB: 'env.db' });
+    expect(c).toMatchObject({ port: 3000, db: 'env.db', host: '0.0.0.0', logLevel: 'debug' });
+    expect(loadConfig({}, { REGISTRY_CONFIG: file }).port).toBe(1000);
+  });
+
+  it('fails fast on bad settings', () => {
+    expect(() => loadConfig({ port: '70000' }, {})).toThrow(ConfigError);
+    expect(() => loadConfig({ port: 'http' }, {})).toThrow(/port/);
+    expect(() => loadConfig({}, { REGISTRY_SYNCHRONOUS: 'OFF' })).toThrow(/synchronous/);
+    const file = join(tempDir(), 'c.json');
+    writeFileSync(file, JSON.stringify({ prot: 1 }));
+    expect(() => loadConfig({ config: file }, {})).toThrow(/unknown settings: prot/);
+    expect(() => loadConfig({ config: join(tempDir(), 'missing.json') }, {})).toThrow(/cannot read/);
+  });
+
+  it('accepts the example config file', () => {
+    expect(loadConfig({ config: new URL('../../config/registry.example.json', import.meta.url).pathname }, {}).genesis).toBe('./genesis.json');
+  });
+});
