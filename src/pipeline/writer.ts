@@ -102,7 +102,9 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     return this.run(async () => {
       const id = hashOf(body.payload);
       const known = this.pending.get(id);
-      if (known) return { created: false, view: await this.addApprovals(known, body.approvals) };
+      // A known payload answers with its current status; an expired one is settled first.
+      if (known && isExpired(known.expiresAt, this.now())) await this.expireDue();
+      else if (known) return { created: false, view: await this.addApprovals(known, body.approvals) };
       const stored = await this.store.proposal(id);
       if (stored) return { created: false, view: this.storedView(stored) };
       return { created: true, view: await this.accept(id, body) };

@@ -255,3 +255,25 @@ describe('governance flow', () => {
     expect(readdirSync(reg.dir)).toEqual(['genesis.json']);
   });
 });
+
+describe('known payloads', () => {
+  it('answers 200 with the current status, whatever the head, and adds approvals while pending', async () => {
+    const keys = signers('alice', 'bob', 'carol');
+    const reg = await start(genesisRecord('known', keys, 3));
+    const h0 = await head(reg.url);
+    const p = proposal('known', h0, [put('a')]);
+    const id = hashOf(p);
+    expect((await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, id)] })).status).toBe(201);
+    const again = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[1]!, id)] });
+    expect(again.status).toBe(200);
+    expect(again.json).toMatchObject({ status: 'pending', approvals: [{ signer_id: 'alice' }, { signer_id: 'bob' }] });
+    const bad = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [{ signer_id: 'carol', sig: approve(keys[0]!, id).sig }] });
+    expect(bad.status).toBe(422);
+    const done = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[2]!, id)] });
+    expect(done.json).toMatchObject({ status: 'committed', version: 1 });
+    // Known and committed: 200 even though its base is no longer the head.
+    const later = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, id)] });
+    expect(later.status).toBe(200);
+    expect(later.json).toMatchObject({ status: 'committed', version: 1 });
+  });
+});
