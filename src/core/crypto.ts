@@ -1,7 +1,7 @@
 // Approval signatures (SPEC §2). Node's crypto is the fast verifier of the service; the
 // strict @noble/ed25519 path is the independent second verifier (tests, `registry verify`).
-// Node's crypto refuses a non-canonical S itself but accepts small-order and non-canonical
-// public keys, so every key is checked here before it can verify anything.
+// Node's crypto refuses a non-canonical S itself but accepts small-order, mixed-order and
+// non-canonical public keys, so every key is checked here before it can verify anything.
 import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -25,6 +25,9 @@ export function publicKeyProblem(publicKeyHex: string): string | undefined {
     return 'the public key is not a canonical Ed25519 point';
   }
   if (point.isSmallOrder()) return 'the public key is a small-order point';
+  // A key with a small-order component would let the cofactored (@noble) and cofactorless
+  // (node:crypto) equations disagree; only keys of the prime-order subgroup may sign.
+  if (!point.isTorsionFree()) return 'the public key is not in the prime-order subgroup';
   return undefined;
 }
 
@@ -60,6 +63,9 @@ export class ApprovalVerifier {
 export function verifyApprovalStrict(publicKeyHex: string, payloadHash: string, sigHex: string): boolean {
   if (!SIG_RE.test(sigHex) || publicKeyProblem(publicKeyHex) !== undefined) return false;
   try {
+    // @noble checks the cofactored equation; node:crypto the cofactorless one. Refusing an R
+    // outside the prime-order subgroup makes the two agree on every signature.
+    if (!ed.Point.fromHex(sigHex.slice(0, 64), false).isTorsionFree()) return false;
     return ed.verify(fromHex(sigHex), approvalMessage(payloadHash), fromHex(publicKeyHex), { zip215: false });
   } catch {
     return false;
