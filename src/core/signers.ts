@@ -22,14 +22,22 @@ export function signerSetProblem(set: SignerSet): string | undefined {
   return undefined;
 }
 
-/** Why `next` may not replace `current`: an id names one key for the registry's whole life. */
-export function rotationProblem(current: SignerSet, next: SignerSet): string | undefined {
-  const keyById = new Map(current.signers.map((s) => [s.id, s.public_key]));
-  const idByKey = new Map(current.signers.map((s) => [s.public_key, s.id]));
+/** Why `next` may not become the signer set, given every set in force so far: an id names
+ * one key for the registry's whole life, and a key answers to one id (a new key takes a new
+ * id; a removed key does not come back under another name). */
+export function rotationProblem(history: readonly SignerSet[], next: SignerSet): string | undefined {
+  const keyById = new Map<string, string>();
+  const idByKey = new Map<string, string>();
+  for (const set of history) {
+    for (const s of set.signers) {
+      keyById.set(s.id, s.public_key);
+      idByKey.set(s.public_key, s.id);
+    }
+  }
   for (const signer of next.signers) {
     const oldKey = keyById.get(signer.id);
     if (oldKey !== undefined && oldKey !== signer.public_key) {
-      return `signer ${signer.id} keeps its id but changes its key; a new key takes a new id`;
+      return `signer id ${signer.id} already named another key; a new key takes a new id`;
     }
     const oldId = idByKey.get(signer.public_key);
     if (oldId !== undefined && oldId !== signer.id) {

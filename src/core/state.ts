@@ -35,11 +35,14 @@ export class RegistryState {
   private readonly bucketHashes: Uint8Array[];
   private readonly dirty = new Set<number>();
   private signerSetDigest: Uint8Array;
+  /** Every signer set in force so far, genesis first: ids and keys are never rebound. */
+  private readonly signerHistory: SignerSet[];
 
   constructor(
     private signers: SignerSet,
     readonly digest: Digest32 = blake3Digest,
   ) {
+    this.signerHistory = [signers];
     const empty = digest(new Uint8Array(0));
     this.bucketHashes = Array.from({ length: BUCKETS }, () => empty);
     this.signerSetDigest = digest(canonicalBytes(signers));
@@ -47,6 +50,10 @@ export class RegistryState {
 
   get signerSet(): SignerSet {
     return this.signers;
+  }
+
+  get signerSets(): readonly SignerSet[] {
+    return this.signerHistory;
   }
 
   get size(): number {
@@ -77,6 +84,7 @@ export class RegistryState {
     }
     if (delta.signerSet) {
       this.signers = delta.signerSet;
+      this.signerHistory.push(delta.signerSet);
       this.signerSetDigest = this.digest(canonicalBytes(delta.signerSet));
     }
   }
@@ -133,7 +141,7 @@ export function planOps(state: RegistryState, ops: readonly Op[], version: numbe
     const where = `ops[${i}]`;
     if (op.op === 'set_signers') {
       if (signerSet) throw badRequest(`${where}: at most one set_signers per proposal`);
-      const problem = signerSetProblem(op.signer_set) ?? rotationProblem(state.signerSet, op.signer_set);
+      const problem = signerSetProblem(op.signer_set) ?? rotationProblem(state.signerSets, op.signer_set);
       if (problem) throw badRequest(`${where}: ${problem}`);
       signerSet = op.signer_set;
       return;

@@ -106,7 +106,11 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       if (known && isExpired(known.expiresAt, this.now())) await this.expireDue();
       else if (known) return { created: false, view: await this.addApprovals(known, body.approvals) };
       const stored = await this.store.proposal(id);
-      if (stored) return { created: false, view: this.storedView(stored) };
+      if (stored) {
+        // Settled: the approvals change nothing, but a bad one is refused as anywhere else.
+        await this.verifyAll(id, this.electorateAt(stored.baseVersion, body.payload), body.approvals);
+        return { created: false, view: this.storedView(stored) };
+      }
       return { created: true, view: await this.accept(id, body) };
     });
   }
