@@ -1,11 +1,6 @@
 -- The registry's log. History (commits, approvals, audit) is append-only, enforced here by
 -- triggers as well as by the service's code.
 
-CREATE TABLE meta (
-  key   TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) STRICT;
-
 CREATE TABLE commits (
   version      INTEGER PRIMARY KEY,
   hash         TEXT NOT NULL UNIQUE,
@@ -26,7 +21,9 @@ CREATE TABLE proposals (
   id           TEXT NOT NULL UNIQUE,   -- the payload hash
   payload      TEXT NOT NULL,          -- canonical JSON
   base_version INTEGER NOT NULL,
+  created_at   TEXT NOT NULL,          -- the payload's, for listings without the payload
   expires_at   INTEGER NOT NULL,       -- ms since the epoch
+  proposed_threshold INTEGER,          -- for a set_signers proposal
   received_at  TEXT NOT NULL,
   status       TEXT NOT NULL CHECK (status IN ('pending', 'committed', 'stale', 'expired')),
   version      INTEGER                 -- the commit, once committed
@@ -38,6 +35,7 @@ CREATE TRIGGER proposals_status_only BEFORE UPDATE ON proposals
 WHEN OLD.status IS NOT 'pending' OR NEW.status IS 'pending'
   OR NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq OR NEW.payload IS NOT OLD.payload
   OR NEW.base_version IS NOT OLD.base_version OR NEW.expires_at IS NOT OLD.expires_at
+  OR NEW.created_at IS NOT OLD.created_at OR NEW.proposed_threshold IS NOT OLD.proposed_threshold
   OR NEW.received_at IS NOT OLD.received_at
 BEGIN SELECT RAISE(ABORT, 'a proposal only moves once from pending to a final status'); END;
 CREATE TRIGGER proposals_no_delete BEFORE DELETE ON proposals

@@ -48,16 +48,23 @@ export async function startRegistry(config: Config, logger: Logger): Promise<Run
   const genesisPath = config.genesis ?? ensureDevGenesis(config.dataDir, logger);
   const genesis = loadGenesis(genesisPath);
   if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
-  const store = new SqliteStore({ path: config.db, synchronous: config.synchronous });
+  let store: SqliteStore;
+  try {
+    store = new SqliteStore({ path: config.db, synchronous: config.synchronous });
+  } catch (e) {
+    throw new StartError((e as Error).message);
+  }
+  let sweep: NodeJS.Timeout | undefined;
   try {
     const view = await openLog(store, genesis, await fastDigest());
-    const writer = new Writer({ store, view, registryId: genesis.payload.registry_id });
+    const writer = new Writer({ store, view, registryId: genesis.payload.registry_id, log: logger });
     await writer.open();
     writer.on('commit', (e) => logger.info({ version: e.record.version, hash: e.hash, proposal_id: e.record.payload_hash, changed_count: e.changed.length }, 'committed'));
-    const sweep = setInterval(() => writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
+    sweep = setInterval(() => writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
     sweep.unref();
+    let closing = false;
     const app = buildApp(
-      { registryId: genesis.payload.registry_id, genesisHash: genesis.hash, serviceVersion: SERVICE_VERSION, view, writer, store },
+      { registryId: genesis.payload.registry_id, genesisHash: genesis.hash, serviceVersion: SERVICE_VERSION, view, writer, store, closing: () => closing },
       logger,
     );
     await app.listen({ host: config.host, port: config.port });
@@ -65,19 +72,22 @@ export async function startRegistry(config: Config, logger: Logger): Promise<Run
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     logger.info({ registry_id: genesis.payload.registry_id, version: view.head.version, db: config.db }, 'registry ready');
+    const timer = sweep;
     return {
       app,
       writer,
       view,
       url: `http://${host}:${port}`,
       async close() {
-        clearInterval(sweep);
+        closing = true;
+        clearInterval(timer);
         await app.close();
         await writer.drain();
         await store.close();
       },
     };
   } catch (e) {
+    clearInterval(sweep);
     await store.close();
     throw e;
   }

@@ -1,30 +1,31 @@
 // Settings from a JSON config file, the environment and command-line flags, in that order of
 // precedence (flags win). Validated at once: a bad setting stops the start with a clear message.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LOG_LEVELS, type LogLevel } from '../obs/logger.js';
 import type { Synchronous } from '../store/sqlite-store.js';
 
 export interface Config {
   /** Path of the genesis record; unset: a development registry under dataDir. */
   genesis: string | undefined;
-  /** SQLite file, or ':memory:'. */
+  /** SQLite file, or ':memory:'; by default registry.db in dataDir. */
   db: string;
   host: string;
   port: number;
   synchronous: Synchronous;
   logLevel: LogLevel;
-  /** Where the development registry keeps its database, genesis and keys. */
+  /** Where the database lives by default, and the development registry's genesis and keys. */
   dataDir: string;
 }
 
 export const DEFAULTS: Config = {
   genesis: undefined,
-  db: './data/registry.db',
+  db: 'data/registry.db',
   host: '127.0.0.1',
   port: 8080,
   synchronous: 'FULL',
   logLevel: 'info',
-  dataDir: './data',
+  dataDir: 'data',
 };
 
 /** Setting name → environment variable. */
@@ -57,14 +58,15 @@ export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.Process
   const fromFlags: Raw = {};
   for (const key of Object.keys(DEFAULTS) as (keyof Config)[]) if (flags[key] !== undefined) fromFlags[key] = flags[key];
   const raw: Raw = { ...fromFile, ...fromEnv, ...fromFlags };
+  const dataDir = raw.dataDir === undefined ? DEFAULTS.dataDir : text(raw.dataDir, 'dataDir');
   return {
     genesis: raw.genesis === undefined ? undefined : text(raw.genesis, 'genesis'),
-    db: raw.db === undefined ? DEFAULTS.db : text(raw.db, 'db'),
+    db: raw.db === undefined ? join(dataDir, 'registry.db') : text(raw.db, 'db'),
     host: raw.host === undefined ? DEFAULTS.host : text(raw.host, 'host'),
     port: raw.port === undefined ? DEFAULTS.port : port(raw.port),
     synchronous: raw.synchronous === undefined ? DEFAULTS.synchronous : oneOf(raw.synchronous, 'synchronous', ['FULL', 'NORMAL', 'EXTRA'] as const),
     logLevel: raw.logLevel === undefined ? DEFAULTS.logLevel : oneOf(raw.logLevel, 'logLevel', LOG_LEVELS),
-    dataDir: raw.dataDir === undefined ? DEFAULTS.dataDir : text(raw.dataDir, 'dataDir'),
+    dataDir,
   };
 }
 

@@ -35,7 +35,8 @@ export function publicKeyProblem(publicKeyHex: string): string | undefined {
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
-/** Verifies approvals with node:crypto, caching one KeyObject per checked public key. */
+/** Verifies approvals with node:crypto, caching one KeyObject per checked public key (keys
+ * come from signer sets only, so the cache stays small). */
 export class ApprovalVerifier {
   private readonly keys = new Map<string, KeyObject | null>();
 
@@ -45,7 +46,6 @@ export class ApprovalVerifier {
       key = publicKeyProblem(publicKeyHex) === undefined
         ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' })
         : null;
-      if (this.keys.size > 10_000) this.keys.clear();
       this.keys.set(publicKeyHex, key);
     }
     return key;

@@ -35,8 +35,9 @@ export interface ProposalContext {
   now: number;
 }
 
-/** Checks a new proposal against the head and plans its change as version head+1. */
-export function checkProposal(payload: ProposalPayload, ctx: ProposalContext): { delta: Delta; expiresAt: number } {
+/** The cheap checks of a new proposal against the head (registry, times, base), made before
+ * any signature is verified; returns its expiry. `planOps` checks the ops afterwards. */
+export function checkProposalHeader(payload: ProposalPayload, ctx: Omit<ProposalContext, 'state'>): number {
   if (payload.registry_id !== ctx.registryId) {
     throw new RegistryError('BadSignature', `the proposal is for registry ${payload.registry_id}; this is ${ctx.registryId}`, {
       hint: 'approvals are bound to one registry and cannot be replayed on another',
@@ -49,8 +50,13 @@ export function checkProposal(payload: ProposalPayload, ctx: ProposalContext): {
   if (payload.base_version !== ctx.head.version || payload.base_hash !== ctx.head.hash) {
     throw new RegistryError('StaleVersion', `the proposal's base (version ${payload.base_version}) is not the head (version ${ctx.head.version})`, {
       hint: 'rebuild the proposal against GET /registry/head and sign it again',
-      retryable: true,
     });
   }
+  return expiresAt;
+}
+
+/** Checks a new proposal against the head and plans its change as version head+1. */
+export function checkProposal(payload: ProposalPayload, ctx: ProposalContext): { delta: Delta; expiresAt: number } {
+  const expiresAt = checkProposalHeader(payload, ctx);
   return { delta: planOps(ctx.state, payload.ops, ctx.head.version + 1), expiresAt };
 }

@@ -1,7 +1,7 @@
 // The descriptor state at a version and its bucketed state root (SPEC §5). Planning a
 // change (planOps) is pure and validates every op; applying it (applyDelta) mutates the
 // state in place, so a commit costs what it touches, not the size of the registry.
-import { blake3Digest, canonicalBytes, hashBytes, toHex, utf8Bytes, type Digest32 } from './encoding.js';
+import { blake3Digest, canonicalBytes, hashBytes, parseTime, toHex, utf8Bytes, type Digest32 } from './encoding.js';
 import { badRequest } from './errors.js';
 import type { Descriptor, Op, SignerSet } from './schemas.js';
 import { rotationProblem, signerSetProblem } from './signers.js';
@@ -35,14 +35,14 @@ export class RegistryState {
   private readonly bucketHashes: Uint8Array[];
   private readonly dirty = new Set<number>();
   private signerSetDigest: Uint8Array;
-  /** Every signer set in force so far, genesis first: ids and keys are never rebound. */
-  private readonly signerHistory: SignerSet[];
+  /** Every signer set in force so far, with the first version it counts approvals for. */
+  private readonly signerHistory: { from: number; set: SignerSet }[];
 
   constructor(
     private signers: SignerSet,
     readonly digest: Digest32 = blake3Digest,
   ) {
-    this.signerHistory = [signers];
+    this.signerHistory = [{ from: 1, set: signers }];
     const empty = digest(new Uint8Array(0));
     this.bucketHashes = Array.from({ length: BUCKETS }, () => empty);
     this.signerSetDigest = digest(canonicalBytes(signers));
@@ -52,8 +52,16 @@ export class RegistryState {
     return this.signers;
   }
 
-  get signerSets(): readonly SignerSet[] {
-    return this.signerHistory;
+  /** Every signer set in force so far, genesis first: ids and keys are never rebound. */
+  get signerSets(): SignerSet[] {
+    return this.signerHistory.map((h) => h.set);
+  }
+
+  /** The signer set whose approvals count for a proposal on base version `baseVersion`. */
+  signerSetAt(baseVersion: number): SignerSet {
+    let set = this.signerHistory[0]!.set;
+    for (const h of this.signerHistory) if (h.from <= baseVersion + 1) set = h.set;
+    return set;
   }
 
   get size(): number {
@@ -84,7 +92,7 @@ export class RegistryState {
     }
     if (delta.signerSet) {
       this.signers = delta.signerSet;
-      this.signerHistory.push(delta.signerSet);
+      this.signerHistory.push({ from: delta.version + 1, set: delta.signerSet });
       this.signerSetDigest = this.digest(canonicalBytes(delta.signerSet));
     }
   }
@@ -150,6 +158,8 @@ export function planOps(state: RegistryState, ops: readonly Op[], version: numbe
     if (seen.has(id)) throw badRequest(`${where}: descriptor ${id} appears more than once in the proposal`);
     seen.add(id);
     if (op.op === 'put') {
+      const expires = op.descriptor.expires_at;
+      if (expires !== undefined && Number.isNaN(parseTime(expires))) throw badRequest(`${where}: expires_at ${expires} is not a real time`);
       puts.push(state.entry(state.keyOf(id), op.descriptor, version));
     } else {
       if (!state.entries.has(id)) throw badRequest(`${where}: delete of ${id}, which is not in the base state`);

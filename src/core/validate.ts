@@ -23,15 +23,26 @@ export function check<T extends TSchema>(schema: T, value: unknown, what: string
  * the rest is for descriptor bodies. Deeper documents would exhaust the canonicalizer's stack. */
 export const MAX_JSON_DEPTH = 64;
 
-/** Refuses what JSON.parse accepts but canonical JSON cannot carry: nesting past
- * MAX_JSON_DEPTH and numbers that are not finite doubles (1e400 parses to Infinity). */
+const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** Refuses what JSON.parse accepts but canonical JSON (RFC 8785) cannot carry: nesting past
+ * MAX_JSON_DEPTH, numbers that are not finite doubles (1e400 parses to Infinity), and
+ * strings or keys with a lone UTF-16 surrogate ("\ud800" has no UTF-8 form). */
 export function checkJsonShape(value: unknown, maxDepth = MAX_JSON_DEPTH): void {
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length) {
     const [v, depth] = stack.pop()!;
     if (typeof v === 'number' && !Number.isFinite(v)) throw badRequest('a number in the body is out of the range of a double');
+    if (typeof v === 'string' && !wellFormed(v)) throw badRequest('a string in the body holds a lone UTF-16 surrogate');
     if (typeof v !== 'object' || v === null) continue;
     if (depth > maxDepth) throw badRequest(`the body nests deeper than ${maxDepth} levels`);
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+    if (Array.isArray(v)) {
+      for (const child of v) stack.push([child, depth + 1]);
+      continue;
+    }
+    for (const [key, child] of Object.entries(v)) {
+      if (!wellFormed(key)) throw badRequest('a key in the body holds a lone UTF-16 surrogate');
+      stack.push([child, depth + 1]);
+    }
   }
 }

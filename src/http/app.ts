@@ -16,10 +16,19 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export type RegistryApp = ReturnType<typeof buildApp>;
 
+/** How long a client may take to send a whole request: slow senders hold a connection. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export function buildApp(ctx: RegistryContext, logger: Logger) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Path parameters are proposal ids today and percent-encoded descriptor ids (≤ 256
+    // characters, ≤ 768 encoded) next; longer ones reach frameworkErrors below.
+    routerOptions: { maxParamLength: 1024 },
+    // Fastify's own URL errors (a bad percent-encoding, an over-long parameter) in our envelope.
+    frameworkErrors: (error, request, reply) => sendError(reply, request, new RegistryError('BadRequest', error.message)),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -27,7 +36,8 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     },
     // One line per request, written by our onResponse hook, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Our onRequest hook answers 503 during shutdown, in the envelope and with Retry-After.
+    return503OnClosing: false,
   });
   // JSON only (SPEC §6): Fastify would otherwise also parse text/plain bodies.
   app.removeContentTypeParser('text/plain');
@@ -37,6 +47,10 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (ctx.closing()) {
+      reply.header('connection', 'close');
+      throw new RegistryError('Unavailable', 'the registry is shutting down', { retryAfter: 1 });
+    }
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
       throw new RegistryError('UnsupportedMediaType', `compressed request bodies (${encoding.slice(0, 40)}) are not accepted`, {

@@ -10,4 +10,6 @@ export interface RegistryContext {
   view: HeadView;
   writer: Writer;
   store: Store;
+  /** True once shutdown has begun: new requests are turned away with 503. */
+  closing: () => boolean;
 }

@@ -2,11 +2,20 @@
 import { isHash } from '../core/encoding.js';
 import { badRequest, RegistryError } from '../core/errors.js';
 
-export const VERSION_PARAM_PATTERN = '^(0|[1-9][0-9]{0,15})$';
-
+/** A version in a path: a canonical decimal. A word is no version but a route that does not
+ * exist (404); anything number-like that is not canonical is a bad version (400). */
 export function parseVersion(text: string): number {
+  if (/^[A-Za-z][A-Za-z0-9:._-]*$/.test(text)) throw new RegistryError('NotFound', `no resource /registry/${text.slice(0, 64)}`);
   const n = /^(0|[1-9][0-9]{0,15})$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(n)) throw badRequest(`"${text.slice(0, 40)}" is not a version: a version is a non-negative integer`);
+  return n;
+}
+
+/** Query integers are canonical decimals too: no "2.9", "1e3", "0x10" or " 5". */
+export function parseQueryInt(text: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || n < min || n > max) throw badRequest(`${name} must be an integer from ${min} to ${max}`);
   return n;
 }
 

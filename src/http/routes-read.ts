@@ -5,17 +5,25 @@ import Type from 'typebox';
 import { RegistryError } from '../core/errors.js';
 import { PROPOSAL_STATUSES, type ProposalStatus } from '../core/schemas.js';
 import type { RegistryContext } from './context.js';
-import { decodeCursor, encodeCursor, parseProposalId, parseVersion } from './params.js';
+import { decodeCursor, encodeCursor, parseProposalId, parseQueryInt, parseVersion } from './params.js';
 
 const HEAD_CACHE = 'public, max-age=1, must-revalidate';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-const Limit = (max: number) => Type.Optional(Type.Integer({ minimum: 1, maximum: max }));
+const QueryInt = Type.Optional(Type.String({ maxLength: 16 }));
+
+/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x". */
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  return ifNoneMatch.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
 
 function sendBytes(request: FastifyRequest, reply: FastifyReply, body: Buffer, etag: string, cacheControl: string) {
   reply.header('etag', etag).header('cache-control', cacheControl);
-  const inm = request.headers['if-none-match'];
-  if (inm !== undefined && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) return reply.code(304).send();
+  if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send();
   return reply.type('application/json').send(body);
 }
 
@@ -37,14 +45,14 @@ export const readRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (a
     return sendBytes(request, reply, cached.body, cached.etag, IMMUTABLE);
   });
 
-  app.get<{ Querystring: { status?: ProposalStatus; limit?: number; cursor?: string } }>(
+  app.get<{ Querystring: { status?: ProposalStatus; limit?: string; cursor?: string } }>(
     '/registry/proposals',
     {
       schema: {
         querystring: Type.Object(
           {
             status: Type.Optional(Type.Union(PROPOSAL_STATUSES.map((s) => Type.Literal(s)))),
-            limit: Limit(1000),
+            limit: QueryInt,
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
           },
           { additionalProperties: false },
@@ -52,10 +60,12 @@ export const readRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (a
       },
     },
     async (request, reply) => {
-      const limit = request.query.limit ?? 100;
-      const page = await ctx.store.proposals({ status: request.query.status, afterSeq: decodeCursor(request.query.cursor), limit });
-      const items = page.map((p) => ({ ...ctx.writer.storedView(p), created_at: JSON.parse(p.payloadText).created_at as string, received_at: p.receivedAt }));
-      const next = page.length === limit ? encodeCursor(page[page.length - 1]!.seq) : null;
+      const limit = parseQueryInt(request.query.limit, 'limit', 100, 1, 1000);
+      // One row more than asked tells whether another page exists.
+      const rows = await ctx.store.proposals({ status: request.query.status, afterSeq: decodeCursor(request.query.cursor), limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const items = page.map((p) => ({ ...ctx.writer.summaryView(p), created_at: p.createdAt, received_at: p.receivedAt }));
+      const next = rows.length > limit ? encodeCursor(page[page.length - 1]!.seq) : null;
       return reply.header('cache-control', 'no-store').send({ items, next_cursor: next });
     },
   );
@@ -67,19 +77,12 @@ export const readRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (a
     return reply.header('cache-control', 'no-store').send(view);
   });
 
-  app.get<{ Querystring: { from_seq?: number; limit?: number } }>(
+  app.get<{ Querystring: { from_seq?: string; limit?: string } }>(
     '/registry/audit',
-    {
-      schema: {
-        querystring: Type.Object(
-          { from_seq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })), limit: Limit(1000) },
-          { additionalProperties: false },
-        ),
-      },
-    },
+    { schema: { querystring: Type.Object({ from_seq: QueryInt, limit: QueryInt }, { additionalProperties: false }) } },
     async (request, reply) => {
-      const from = request.query.from_seq ?? 1;
-      const events = await ctx.store.audit(from, request.query.limit ?? 100);
+      const from = parseQueryInt(request.query.from_seq, 'from_seq', 1, 1, Number.MAX_SAFE_INTEGER);
+      const events = await ctx.store.audit(from, parseQueryInt(request.query.limit, 'limit', 100, 1, 1000));
       // Served exactly as hashed: the stored canonical JSON of each event, unchanged.
       const body = `{"events":[${events.join(',')}],"next_from_seq":${from + events.length}}`;
       return reply.header('cache-control', 'no-store').type('application/json').send(body);

@@ -17,20 +17,20 @@ export interface HeadResponse {
   etag: string;
 }
 
+// Records can be up to 1 MiB: bound the cache by bytes as well as by count.
 const RECENT_VERSIONS = 1024;
+const RECENT_BYTES = 32 * 1024 * 1024;
 
 export class HeadView {
   readonly state: RegistryState;
   private headInfo!: HeadInfo;
   private headResponse!: HeadResponse;
-  /** Signer sets by the first version they are in force at, ascending. */
-  private readonly signerHistory: { from: number; set: SignerSet }[] = [];
   /** Canonical bytes of recent records by version, so hot versions skip the store. */
   private readonly recent = new Map<number, HeadResponse>();
+  private recentBytes = 0;
 
   constructor(genesis: CommitRecord, genesisHash: string, genesisText: string, signerSet: SignerSet, digest?: Digest32) {
     this.state = new RegistryState(signerSet, digest);
-    this.signerHistory.push({ from: 1, set: signerSet });
     this.setHead(genesis, genesisHash, genesisText);
   }
 
@@ -42,13 +42,6 @@ export class HeadView {
     return this.headResponse;
   }
 
-  /** The signer set whose approvals a proposal on base `version` is counted under. */
-  signerSetAt(baseVersion: number): SignerSet {
-    let set = this.signerHistory[0]!.set;
-    for (const h of this.signerHistory) if (h.from <= baseVersion + 1) set = h.set;
-    return set;
-  }
-
   recentRecord(version: number): HeadResponse | undefined {
     return this.recent.get(version);
   }
@@ -56,7 +49,6 @@ export class HeadView {
   /** Moves the head to a record whose change has been planned as `delta`. */
   advance(record: CommitRecord, hash: string, text: string, delta: Delta): void {
     this.state.apply(delta);
-    if (delta.signerSet) this.signerHistory.push({ from: record.version + 1, set: delta.signerSet });
     this.setHead(record, hash, text);
   }
 
@@ -78,7 +70,13 @@ export class HeadView {
       signer_set: this.state.signerSet,
     };
     this.headResponse = { body: Buffer.from(canonicalJson(body)), etag: `"${hash}"` };
-    this.recent.set(record.version, { body: Buffer.from(text), etag: `"${hash}"` });
-    if (this.recent.size > RECENT_VERSIONS) this.recent.delete(this.recent.keys().next().value!);
+    const entry = { body: Buffer.from(text), etag: `"${hash}"` };
+    this.recent.set(record.version, entry);
+    this.recentBytes += entry.body.length;
+    for (const [version, old] of this.recent) {
+      if (this.recent.size <= RECENT_VERSIONS && this.recentBytes <= RECENT_BYTES) break;
+      this.recent.delete(version);
+      this.recentBytes -= old.body.length;
+    }
   }
 }

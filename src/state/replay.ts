@@ -1,6 +1,6 @@
 // Start-up: open the log on a genesis, replay every commit checking each prev_hash link, and
 // check that the rebuilt state has the head's state_root.
-import { canonicalJson, hashOf, type Digest32 } from '../core/encoding.js';
+import { canonicalJson, hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
 import { RegistryError } from '../core/errors.js';
 import { checkLink, isGenesisPayload, type CheckedGenesis } from '../core/records.js';
 import type { CommitRecord, ProposalPayload } from '../core/schemas.js';
@@ -31,7 +31,9 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
     const page = await store.commits(from, PAGE);
     for (const commit of page) {
       const record = JSON.parse(commit.text) as CommitRecord;
-      const hash = hashOf(record);
+      // The stored text is the canonical JSON that was hashed; hashing the text (fast) rather
+      // than re-canonicalizing the record keeps start-up proportional to the log's bytes.
+      const hash = hashBytes(utf8Bytes(commit.text), view.state.digest);
       if (hash !== commit.hash) throw new LogIntegrityError(`version ${commit.version}: the stored record does not hash to ${commit.hash}`);
       try {
         checkLink(record, view.head, genesis.payload.registry_id);
@@ -44,6 +46,10 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
       }
     }
     if (page.length < PAGE) break;
+  }
+  const headText = (await store.commit(view.head.version))?.text;
+  if (headText !== canonicalJson(JSON.parse(headText ?? 'null'))) {
+    throw new LogIntegrityError(`version ${view.head.version}: the stored head record is not canonical JSON`);
   }
   const root = view.state.root();
   if (root !== view.head.stateRoot) {

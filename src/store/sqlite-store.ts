@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AuditHead } from '../core/audit.js';
 import type { Approval, ProposalStatus } from '../core/schemas.js';
-import type { ProposalQuery, Store, StoredCommit, StoredProposal, WriteBatch } from './store.js';
+import type { ProposalQuery, ProposalSummary, Store, StoredCommit, StoredProposal, WriteBatch } from './store.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
@@ -20,12 +20,23 @@ export interface SqliteOptions {
 interface ProposalRow {
   seq: number;
   id: string;
-  payload: string;
   base_version: number;
+  created_at: string;
   expires_at: number;
+  proposed_threshold: number | null;
   received_at: string;
   status: ProposalStatus;
   version: number | null;
+}
+
+const SUMMARY_COLUMNS = 'seq, id, base_version, created_at, expires_at, proposed_threshold, received_at, status, version';
+
+/** The database is held by another process (another `serve` on the same file). */
+export class StoreBusyError extends Error {
+  constructor(path: string) {
+    super(`the database ${path} is in use by another process; one registry process owns a log`);
+    this.name = 'StoreBusyError';
+  }
 }
 
 /** Applies every numbered migration newer than the database's user_version. */
@@ -53,11 +64,23 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteOptions) {
     this.db = new Database(options.path);
-    if (options.path !== ':memory:') this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    migrate(this.db);
+    try {
+      // One process owns a log: the single writer is only single if nobody else writes.
+      // EXCLUSIVE keeps the file lock from the first write on, so a second `serve` on the
+      // same file fails at start instead of serving a stale head with a failing write plane.
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      // better-sqlite3 waits synchronously, which would stall every read: do not wait long.
+      this.db.pragma('busy_timeout = 50');
+      if (options.path !== ':memory:') this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+      this.db.pragma('foreign_keys = ON');
+      this.db.exec('BEGIN IMMEDIATE; COMMIT');
+      migrate(this.db);
+    } catch (e) {
+      this.db.close();
+      if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new StoreBusyError(options.path);
+      throw e;
+    }
     const db = this.db;
     this.stmt = {
       commit: db.prepare<[number], { version: number; hash: string; record: string }>('SELECT version, hash, record FROM commits WHERE version = ?'),
@@ -65,14 +88,14 @@ export class SqliteStore implements Store {
         'SELECT version, hash, record FROM commits WHERE version >= ? ORDER BY version LIMIT ?',
       ),
       insertCommit: db.prepare('INSERT INTO commits (version, hash, payload_hash, record) VALUES (?, ?, ?, ?)'),
-      proposal: db.prepare<[string], ProposalRow>('SELECT * FROM proposals WHERE id = ?'),
-      proposalsAll: db.prepare<[number, number], ProposalRow>('SELECT * FROM proposals WHERE seq > ? ORDER BY seq LIMIT ?'),
+      proposal: db.prepare<[string], ProposalRow & { payload: string }>(`SELECT ${SUMMARY_COLUMNS}, payload FROM proposals WHERE id = ?`),
+      proposalsAll: db.prepare<[number, number], ProposalRow>(`SELECT ${SUMMARY_COLUMNS} FROM proposals WHERE seq > ? ORDER BY seq LIMIT ?`),
       proposalsByStatus: db.prepare<[string, number, number], ProposalRow>(
-        'SELECT * FROM proposals WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?',
+        `SELECT ${SUMMARY_COLUMNS} FROM proposals WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?`,
       ),
       approvals: db.prepare<[string], Approval>('SELECT signer_id, sig FROM approvals WHERE proposal_id = ? ORDER BY signer_id'),
       insertProposal: db.prepare(
-        "INSERT INTO proposals (id, payload, base_version, expires_at, received_at, status) VALUES (?, ?, ?, ?, ?, 'pending')",
+        "INSERT INTO proposals (id, payload, base_version, created_at, expires_at, proposed_threshold, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
       ),
       insertApproval: db.prepare('INSERT INTO approvals (proposal_id, signer_id, sig, received_at) VALUES (?, ?, ?, ?)'),
       setStatus: db.prepare("UPDATE proposals SET status = ?, version = ? WHERE id = ? AND status = 'pending'"),
@@ -90,13 +113,14 @@ export class SqliteStore implements Store {
     };
   }
 
-  private toStoredProposal(row: ProposalRow): StoredProposal {
+  private toSummary(row: ProposalRow): ProposalSummary {
     return {
       seq: row.seq,
       id: row.id,
-      payloadText: row.payload,
       baseVersion: row.base_version,
+      createdAt: row.created_at,
       expiresAt: row.expires_at,
+      proposedThreshold: row.proposed_threshold,
       receivedAt: row.received_at,
       status: row.status,
       version: row.version,
@@ -123,12 +147,12 @@ export class SqliteStore implements Store {
 
   async proposal(id: string): Promise<StoredProposal | undefined> {
     const row = this.stmt.proposal.get(id);
-    return row && this.toStoredProposal(row);
+    return row && { ...this.toSummary(row), payloadText: row.payload };
   }
 
-  async proposals(q: ProposalQuery): Promise<StoredProposal[]> {
+  async proposals(q: ProposalQuery): Promise<ProposalSummary[]> {
     const rows = q.status ? this.stmt.proposalsByStatus.all(q.status, q.afterSeq, q.limit) : this.stmt.proposalsAll.all(q.afterSeq, q.limit);
-    return rows.map((row) => this.toStoredProposal(row));
+    return rows.map((row) => this.toSummary(row));
   }
 
   async auditHead(): Promise<AuditHead | null> {
@@ -144,7 +168,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       if (batch.proposal) {
         const p = batch.proposal;
-        s.insertProposal.run(p.id, p.payloadText, p.baseVersion, p.expiresAt, p.receivedAt);
+        s.insertProposal.run(p.id, p.payloadText, p.baseVersion, p.createdAt, p.expiresAt, p.proposedThreshold, p.receivedAt);
       }
       for (const a of batch.approvals ?? []) s.insertApproval.run(a.proposalId, a.signer_id, a.sig, a.receivedAt);
       if (batch.commit) s.insertCommit.run(batch.commit.version, batch.commit.hash, batch.commit.payloadHash, batch.commit.text);

@@ -10,13 +10,15 @@ export interface StoredCommit {
   text: string;
 }
 
-export interface StoredProposal {
+/** A proposal without its payload: what listings and the writer's bookkeeping need. */
+export interface ProposalSummary {
   seq: number;
   id: string;
-  /** The payload's canonical JSON. */
-  payloadText: string;
   baseVersion: number;
+  createdAt: string;
   expiresAt: number;
+  /** The threshold of its set_signers op, if it has one. */
+  proposedThreshold: number | null;
   receivedAt: string;
   status: ProposalStatus;
   version: number | null;
@@ -24,11 +26,18 @@ export interface StoredProposal {
   approvals: Approval[];
 }
 
+export interface StoredProposal extends ProposalSummary {
+  /** The payload's canonical JSON. */
+  payloadText: string;
+}
+
 export interface NewProposal {
   id: string;
   payloadText: string;
   baseVersion: number;
+  createdAt: string;
   expiresAt: number;
+  proposedThreshold: number | null;
   receivedAt: string;
 }
 
@@ -67,7 +76,8 @@ export interface Store {
   /** Commits with version ≥ `from`, in order, at most `limit`. */
   commits(from: number, limit: number): Promise<StoredCommit[]>;
   proposal(id: string): Promise<StoredProposal | undefined>;
-  proposals(query: ProposalQuery): Promise<StoredProposal[]>;
+  /** Summaries in arrival order after `afterSeq`, without payloads. */
+  proposals(query: ProposalQuery): Promise<ProposalSummary[]>;
   auditHead(): Promise<AuditHead | null>;
   /** Audit events' canonical JSON from `fromSeq` on, at most `limit`. */
   audit(fromSeq: number, limit: number): Promise<string[]>;

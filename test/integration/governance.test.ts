@@ -63,6 +63,8 @@ describe('governance flow', () => {
     expect(headReply.headers.get('etag')).toBe(`"${h1.hash}"`);
     const revalidated = await request(reg.url, 'GET', '/registry/head', undefined, { 'if-none-match': `"${h1.hash}"` });
     expect(revalidated.status).toBe(304);
+    const weak = await request(reg.url, 'GET', '/registry/head', undefined, { 'if-none-match': `"x", W/"${h1.hash}"` });
+    expect(weak.status).toBe(304);
     const oldTag = await request(reg.url, 'GET', '/registry/head', undefined, { 'if-none-match': `"${h0.hash}"` });
     expect(oldTag.status).toBe(200);
     const v0 = await request(reg.url, 'GET', '/registry/0', undefined, { 'if-none-match': `"${h0.hash}"` });
@@ -275,5 +277,38 @@ describe('known payloads', () => {
     const later = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, id)] });
     expect(later.status).toBe(200);
     expect(later.json).toMatchObject({ status: 'committed', version: 1 });
+  });
+});
+
+describe('proposal listings', () => {
+  it('pages in arrival order with an opaque cursor that ends with null', async () => {
+    const keys = signers('alice', 'bob');
+    const reg = await start(genesisRecord('list', keys, 2));
+    const h0 = await head(reg.url);
+    const ids: string[] = [];
+    for (const id of ['a', 'b', 'c']) {
+      const p = proposal('list', h0, [put(id)]);
+      ids.push(hashOf(p));
+      await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, hashOf(p))] });
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { json: { items: { proposal_id: string; status: string; created_at: string; threshold: number }[]; next_cursor: string | null } } = await request(
+        reg.url,
+        'GET',
+        `/registry/proposals?status=pending&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      for (const item of page.json.items) {
+        expect(item).toMatchObject({ status: 'pending', threshold: 2 });
+        expect(item.created_at).toMatch(/Z$/);
+        seen.push(item.proposal_id);
+      }
+      cursor = page.json.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(ids);
+    const exact = await request(reg.url, 'GET', '/registry/proposals?limit=3');
+    expect(exact.json.items).toHaveLength(3);
+    expect(exact.json.next_cursor).toBeNull();
   });
 });

@@ -88,6 +88,14 @@ describe('the SQLite log', () => {
     await expect(startTestRegistry(g, { dir })).rejects.toThrow(/version 2|state root/);
   });
 
+  it('lets one process own a log: a second registry on the same file is refused at start', async () => {
+    const { g, dir } = await populated();
+    const reg = await startTestRegistry(g, { dir });
+    running.push(reg);
+    await expect(startTestRegistry(g, { dir })).rejects.toThrow(/in use by another process/);
+    expect((await request(reg.url, 'GET', '/readyz')).json).toEqual({ read: true, write: true, reasons: [] });
+  });
+
   it('reopens an untouched log with the same head', async () => {
     const { g, dir, head } = await populated();
     const reg = await startTestRegistry(g, { dir });

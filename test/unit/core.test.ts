@@ -460,10 +460,6 @@ describe('checkLink (SPEC §4)', () => {
     expectRefusal(() => checkLink(rebased, prev, registryId), 'BadRequest', /another head/);
   });
 
-  it('refuses a payload_hash that does not match the payload', () => {
-    expectRefusal(() => checkLink(commit({ payload_hash: hashOf({}) }), prev, registryId), 'BadRequest', /payload_hash/);
-  });
-
   it('refuses a genesis payload after version 0', () => {
     expectRefusal(() => checkLink(commit({ payload: genesis.payload }), prev, registryId), 'BadRequest', /genesis/);
   });

@@ -1,0 +1,120 @@
+// The single writer's edges that need a clock or a failing store: the real Writer over a real
+// in-memory SqliteStore, with a clock the test moves.
+import { describe, expect, it } from 'vitest';
+import { hashOf } from '../../src/core/encoding.js';
+import { RegistryError } from '../../src/core/errors.js';
+import { checkGenesisRecord } from '../../src/core/records.js';
+import { Writer, type WriterOptions } from '../../src/pipeline/writer.js';
+import { openLog } from '../../src/state/replay.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { approve, genesisRecord, proposal, put, signers } from '../helpers/fixtures.js';
+
+// Fixtures stamp proposals with the real clock, so the writer's clock starts there too.
+const T0 = Date.now();
+const keys = signers('alice', 'bob', 'carol');
+
+async function rig(options: Partial<WriterOptions> = {}) {
+  let now = T0;
+  const store = new SqliteStore({ path: ':memory:' });
+  const view = await openLog(store, checkGenesisRecord(genesisRecord('w', keys, 2, T0)));
+  const errors: string[] = [];
+  const writer = new Writer({ store, view, registryId: 'w', now: () => now, log: { error: (_f, m) => errors.push(m) }, ...options });
+  await writer.open();
+  return { store, view, writer, errors, setNow: (t: number) => (now = t) };
+}
+
+const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof RegistryError ? e.code : String(e)));
+
+describe('the writer', () => {
+  it('settles a pending proposal past its expiry as expired, not stale, when another commits first', async () => {
+    const { view, writer, store, setNow } = await rig();
+    const short = proposal('w', view.head, [put('a')], { now: T0, ttlMs: 1000 });
+    const long = proposal('w', view.head, [put('b')], { now: T0 });
+    await writer.submit({ payload: short, approvals: [approve(keys[0]!, hashOf(short))] });
+    await writer.submit({ payload: long, approvals: [approve(keys[0]!, hashOf(long))] });
+    setNow(T0 + 2000); // no sweep has run yet
+    expect((await writer.approve(hashOf(long), approve(keys[1]!, hashOf(long)))).status).toBe('committed');
+    expect((await writer.proposalView(hashOf(short)))?.status).toBe('expired');
+    const events = (await store.audit(1, 100)).map((t) => JSON.parse(t));
+    expect(events.filter((e) => e.kind === 'proposal_expired').map((e) => e.proposal_id)).toEqual([hashOf(short)]);
+  });
+
+  it('checks a late signature before telling it the proposal expired', async () => {
+    const { view, writer, setNow } = await rig();
+    const p = proposal('w', view.head, [put('a')], { now: T0, ttlMs: 1000 });
+    const id = hashOf(p);
+    await writer.submit({ payload: p, approvals: [approve(keys[0]!, id)] });
+    setNow(T0 + 5000);
+    expect(await code(writer.approve(id, { signer_id: 'bob', sig: approve(keys[0]!, id).sig }))).toBe('BadSignature');
+    expect(await code(writer.approve(id, approve(keys[1]!, id)))).toBe('Gone');
+    expect((await writer.proposalView(id))?.status).toBe('expired');
+  });
+
+  it('audits valid approvals refused because the proposal is stale or expired', async () => {
+    const { view, writer, store, setNow } = await rig();
+    const a = proposal('w', view.head, [put('a')], { now: T0, ttlMs: 1000 });
+    await writer.submit({ payload: a, approvals: [approve(keys[0]!, hashOf(a))] });
+    setNow(T0 + 5000);
+    expect(await code(writer.approve(hashOf(a), approve(keys[2]!, hashOf(a))))).toBe('Gone');
+    const c = proposal('w', view.head, [put('c')], { now: T0 + 5000 });
+    const d = proposal('w', view.head, [put('d')], { now: T0 + 5000 });
+    await writer.submit({ payload: c, approvals: [approve(keys[0]!, hashOf(c))] });
+    await writer.submit({ payload: d, approvals: [approve(keys[0]!, hashOf(d)), approve(keys[1]!, hashOf(d))] });
+    expect(await code(writer.approve(hashOf(c), approve(keys[2]!, hashOf(c))))).toBe('StaleVersion');
+    const refused = (await store.audit(1, 100)).map((t) => JSON.parse(t)).filter((e) => e.kind === 'approval_refused');
+    expect(refused.map((e) => [e.proposal_id, e.signer_id, e.reason])).toEqual([
+      [hashOf(a), 'carol', 'the proposal has expired'],
+      [hashOf(c), 'carol', 'the proposal is stale'],
+    ]);
+  });
+
+  it('folds approvals by strangers into one audit event per request', async () => {
+    const { view, writer, store } = await rig();
+    const p = proposal('w', view.head, [put('a')]);
+    const strangers = signers(...Array.from({ length: 50 }, (_, i) => `nobody-${i}`));
+    const before = (await store.audit(1, 1000)).length;
+    expect(await code(writer.submit({ payload: p, approvals: strangers.map((s) => approve(s, hashOf(p))) }))).toBe('BadSignature');
+    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatchObject({ kind: 'approval_refused', proposal_id: hashOf(p) });
+    expect(added[0].signer_id).toBeUndefined();
+    expect(added[0].reason).toMatch(/not signers of this registry: nobody-0, nobody-1/);
+  });
+
+  it('refuses new proposals beyond the pending limit with 503', async () => {
+    const { view, writer } = await rig({ maxPending: 2 });
+    for (const id of ['a', 'b']) {
+      const p = proposal('w', view.head, [put(id)]);
+      await writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p))] });
+    }
+    const p = proposal('w', view.head, [put('c')]);
+    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p))] }))).toBe('Unavailable');
+    expect(writer.pendingCount).toBe(2);
+  });
+
+  it('acknowledges a durable commit even when a commit listener throws', async () => {
+    const { view, writer, errors } = await rig();
+    writer.on('commit', () => {
+      throw new Error('listener bug');
+    });
+    const p = proposal('w', view.head, [put('a')]);
+    const r = await writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), approve(keys[1]!, hashOf(p))] });
+    expect(r.view).toMatchObject({ status: 'committed', version: 1 });
+    expect(view.head.version).toBe(1);
+    expect(errors).toEqual(['a commit listener failed']);
+  });
+
+  it('answers 503 and changes nothing in memory when the store cannot be written', async () => {
+    const { view, writer, store, errors } = await rig();
+    const p = proposal('w', view.head, [put('a')]);
+    await writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p))] });
+    const before = { head: view.head, pending: writer.pendingCount };
+    await store.close(); // a real failure: every write now throws
+    expect(await code(writer.approve(hashOf(p), approve(keys[1]!, hashOf(p))))).toBe('Unavailable');
+    expect({ head: view.head, pending: writer.pendingCount }).toEqual(before);
+    expect(writer.storeProblem).toMatch(/not open/i);
+    expect(errors).toEqual(['the log could not be read']);
+    const q = proposal('w', view.head, [put('b')]);
+    expect(await code(writer.submit({ payload: q, approvals: [approve(keys[0]!, hashOf(q))] }))).toBe('Unavailable');
+  });
+});
