@@ -1,10 +1,21 @@
 // The write plane: proposals and approvals go to the single writer.
 import type { FastifyPluginAsync } from 'fastify';
 import { Approval, ProposalSubmission } from '../core/schemas.js';
+import { checkJsonShape } from '../core/validate.js';
 import type { RegistryContext } from './context.js';
 import { parseProposalId } from './params.js';
 
 export const writeRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (app) => {
+  // Bodies that JSON.parse accepts but canonical JSON cannot carry, refused before the schema.
+  app.addHook('preValidation', (request, _reply, done) => {
+    try {
+      checkJsonShape(request.body);
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  });
+
   app.post<{ Body: ProposalSubmission }>('/registry/proposals', { schema: { body: ProposalSubmission } }, async (request, reply) => {
     const { created, view } = await ctx.writer.submit(request.body);
     request.log.info({ proposal_id: view.proposal_id, status: view.status, version: view.version }, created ? 'proposal accepted' : 'proposal known');
