@@ -52,7 +52,8 @@ export class HeadView {
     this.setHead(record, hash, text);
   }
 
-  private setHead(record: CommitRecord, hash: string, text: string): void {
+  /** Publishes `record` as the head once the state already holds its change (after replay). */
+  setHead(record: CommitRecord, hash: string, text: string): void {
     this.headInfo = {
       version: record.version,
       hash,

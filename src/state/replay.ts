@@ -2,7 +2,7 @@
 // check that the rebuilt state has the head's state_root.
 import { canonicalJson, hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
 import { RegistryError } from '../core/errors.js';
-import { checkLink, isGenesisPayload, type CheckedGenesis } from '../core/records.js';
+import { checkLink, type CheckedGenesis } from '../core/records.js';
 import type { CommitRecord, ProposalPayload } from '../core/schemas.js';
 import { planOps } from '../core/state.js';
 import type { Store } from '../store/store.js';
@@ -27,6 +27,8 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
     throw new LogIntegrityError(`the database holds another registry (genesis ${stored.hash}), not genesis ${genesis.hash}`);
   }
   const view = new HeadView(genesis.record, genesis.hash, text, genesis.payload.signer_set, digest);
+  // The state follows every commit; the head (and its response bytes) is published once.
+  let head = { version: 0, hash: genesis.hash, record: genesis.record, text };
   for (let from = 1; ; from += PAGE) {
     const page = await store.commits(from, PAGE);
     for (const commit of page) {
@@ -36,25 +38,24 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
       const hash = hashBytes(utf8Bytes(commit.text), view.state.digest);
       if (hash !== commit.hash) throw new LogIntegrityError(`version ${commit.version}: the stored record does not hash to ${commit.hash}`);
       try {
-        checkLink(record, view.head, genesis.payload.registry_id);
-        if (isGenesisPayload(record.payload)) throw new LogIntegrityError(`version ${commit.version} is a second genesis`);
-        const delta = planOps(view.state, (record.payload as ProposalPayload).ops, record.version);
-        view.advance(record, hash, commit.text, delta);
+        checkLink(record, head, genesis.payload.registry_id); // also refuses a second genesis
+        view.state.apply(planOps(view.state, (record.payload as ProposalPayload).ops, record.version));
       } catch (e) {
         if (e instanceof RegistryError) throw new LogIntegrityError(`the log does not replay: ${e.message}`);
         throw e;
       }
+      head = { version: record.version, hash, record, text: commit.text };
     }
     if (page.length < PAGE) break;
   }
-  const headText = (await store.commit(view.head.version))?.text;
-  if (headText !== canonicalJson(JSON.parse(headText ?? 'null'))) {
-    throw new LogIntegrityError(`version ${view.head.version}: the stored head record is not canonical JSON`);
+  if (head.text !== canonicalJson(head.record)) {
+    throw new LogIntegrityError(`version ${head.version}: the stored head record is not canonical JSON`);
   }
   const root = view.state.root();
-  if (root !== view.head.stateRoot) {
-    throw new LogIntegrityError(`the replayed state root ${root} is not the head's state_root ${view.head.stateRoot} (version ${view.head.version})`);
+  if (root !== head.record.state_root) {
+    throw new LogIntegrityError(`the replayed state root ${root} is not the head's state_root ${head.record.state_root} (version ${head.version})`);
   }
+  view.setHead(head.record, head.hash, head.text);
   return view;
 }
 
