@@ -31,12 +31,15 @@ export function publicKeyProblem(publicKeyHex: string): string | undefined {
   return undefined;
 }
 
+const MAX_CACHED_KEYS = 4096;
+
 // DER prefixes that wrap a raw 32-byte Ed25519 key for node:crypto.
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
-/** Verifies approvals with node:crypto, caching one KeyObject per checked public key (keys
- * come from signer sets only, so the cache stays small). */
+/** Verifies approvals with node:crypto, caching one KeyObject per checked public key. Keys
+ * come from signer sets, current or proposed (a proposal is only checked once a current signer
+ * has signed it); the bound keeps a long-lived process from growing with old proposals. */
 export class ApprovalVerifier {
   private readonly keys = new Map<string, KeyObject | null>();
 
@@ -46,6 +49,7 @@ export class ApprovalVerifier {
       key = publicKeyProblem(publicKeyHex) === undefined
         ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' })
         : null;
+      if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear();
       this.keys.set(publicKeyHex, key);
     }
     return key;

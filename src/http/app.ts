@@ -31,7 +31,11 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     // characters, ≤ 768 encoded) next; longer ones reach frameworkErrors below.
     routerOptions: { maxParamLength: 1024 },
     // Fastify's own URL errors (a bad percent-encoding, an over-long parameter) in our envelope.
-    frameworkErrors: (error, request, reply) => sendError(reply, request, new RegistryError('BadRequest', error.message)),
+    frameworkErrors: (error, request, reply) => {
+      const message = error.message.length > 200 ? `${error.message.slice(0, 200)}…` : error.message;
+      request.log.info({ code: 'BadRequest', err: message }, 'request refused');
+      return sendError(reply, request, new RegistryError('BadRequest', message));
+    },
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

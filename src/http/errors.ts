@@ -38,6 +38,7 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, error: R
   const body: Envelope = {
     error: { code: error.code, message: error.message, hint: error.hint, retryable: error.retryable, request_id: request.id },
   };
+  reply.header('x-request-id', request.id);
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   return reply.code(error.status).header('cache-control', 'no-store').type('application/json').send(JSON.stringify(body));
 }

@@ -153,17 +153,17 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       if (stored.status === 'stale') {
         await this.refuse(id, [{ signer_id: approval.signer_id, reason: 'the proposal is stale' }], new RegistryError('StaleVersion', `proposal ${id} is stale: another change landed on its base first`, {
           hint: 'rebuild the proposal against the current head and sign it again',
-        }));
+        }), setSignersOf(payload));
       }
       if (stored.status === 'expired') {
-        await this.refuse(id, [{ signer_id: approval.signer_id, reason: 'the proposal has expired' }], new RegistryError('Gone', `proposal ${id} has expired`));
+        await this.refuse(id, [{ signer_id: approval.signer_id, reason: 'the proposal has expired' }], new RegistryError('Gone', `proposal ${id} has expired`), setSignersOf(payload));
       }
       return this.summaryView(stored);
     });
   }
 
   async proposalView(id: string): Promise<(ProposalView & { payload: ProposalPayload }) | undefined> {
-    const stored = await this.read(() => this.store.proposal(id));
+    const stored = await this.store.proposal(id);
     if (!stored) return undefined;
     return { ...this.summaryView(stored), payload: JSON.parse(stored.payloadText) as ProposalPayload };
   }
@@ -205,13 +205,18 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       }
       throw e;
     }
-    // Signatures first: nothing costly (planning up to 10,000 ops) is done for an unsigned request.
+    // Signatures before anything costly (planning up to 10,000 ops), and the current signers'
+    // first: until one of them has vouched for it, a proposed signer set is only the
+    // sender's say-so, and its keys are neither checked (each costs a point decoding and a
+    // subgroup check) nor its ids treated as signers in the audit log.
     const electorate: Electorate = { current: this.view.state.signerSet, proposed: setSignersOf(payload) };
-    await this.verifyAll(id, electorate, approvals);
-    if (!approvals.some((a) => isCurrentSigner(electorate, a.signer_id))) {
+    const byCurrent = approvals.filter((a) => isCurrentSigner(electorate, a.signer_id));
+    if (byCurrent.length === 0) {
       const e = new RegistryError('BadSignature', 'a proposal needs at least one approval by a signer of the current set');
-      await this.refuse(id, approvals.map((a) => ({ signer_id: a.signer_id, reason: e.message })), e, electorate.proposed);
+      await this.refuse(id, approvals.map((a) => ({ signer_id: a.signer_id, reason: e.message })), e);
     }
+    await this.verifyAll(id, { current: electorate.current }, byCurrent);
+    await this.verifyAll(id, electorate, approvals.filter((a) => !isCurrentSigner(electorate, a.signer_id)));
     if (this.pending.size >= this.maxPending) {
       throw new RegistryError('Unavailable', `${this.pending.size} proposals are pending; approve or let some expire first`, { retryAfter: 60 });
     }
@@ -244,7 +249,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     if (isExpired(pending.expiresAt, this.now())) {
       await this.expireDue();
       const reason = 'the proposal has expired';
-      await this.refuse(pending.id, approvals.map((a) => ({ signer_id: a.signer_id, reason })), new RegistryError('Gone', `proposal ${pending.id} has expired`));
+      await this.refuse(pending.id, approvals.map((a) => ({ signer_id: a.signer_id, reason })), new RegistryError('Gone', `proposal ${pending.id} has expired`), pending.electorate.proposed);
     }
     const receivedAt = formatTime(this.now());
     const fresh = new Map<string, string>();
@@ -317,6 +322,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
 
   /** Verifies every approval; any failure is audited and refuses the whole request. */
   private async verifyAll(proposalId: string, electorate: Electorate, approvals: readonly Approval[]): Promise<void> {
+    if (approvals.length === 0) return;
     const refusals: Refusal[] = [];
     for (const a of approvals) {
       const key = keyOf(electorate, a.signer_id);

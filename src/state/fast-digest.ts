@@ -1,6 +1,7 @@
-// BLAKE3 in WebAssembly (hash-wasm), about 10x the pure-JS @noble speed measured here, for
-// the bulk hashing of state roots (leaves and buckets). Request-sized hashing stays in the
-// pure core with @noble; test/unit/fast-digest.test.ts proves the two agree.
+// BLAKE3 in WebAssembly (hash-wasm), about 10x the pure-JS @noble speed measured here. The
+// server injects it where bytes add up: state roots (leaves and buckets), payload ids and
+// record hashes in the writer (payloads reach 1 MiB), and start-up replay. The pure core's
+// default stays @noble; test/unit/fast-digest.test.ts proves the two agree.
 import { createBLAKE3 } from 'hash-wasm';
 import type { Digest32 } from '../core/encoding.js';
 

@@ -72,6 +72,7 @@ export class HeadView {
     };
     this.headResponse = { body: Buffer.from(canonicalJson(body)), etag: `"${hash}"` };
     const entry = { body: Buffer.from(text), etag: `"${hash}"` };
+    this.recentBytes -= this.recent.get(record.version)?.body.length ?? 0;
     this.recent.set(record.version, entry);
     this.recentBytes += entry.body.length;
     for (const [version, old] of this.recent) {

@@ -32,7 +32,7 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
   for (let from = 1; ; from += PAGE) {
     const page = await store.commits(from, PAGE);
     for (const commit of page) {
-      const record = JSON.parse(commit.text) as CommitRecord;
+      const record = parseRecord(commit.version, commit.text);
       // The stored text is the canonical JSON that was hashed; hashing the text (fast) rather
       // than re-canonicalizing the record keeps start-up proportional to the log's bytes.
       const hash = hashBytes(utf8Bytes(commit.text), view.state.digest);
@@ -41,8 +41,10 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
         checkLink(record, head, genesis.payload.registry_id); // also refuses a second genesis
         view.state.apply(planOps(view.state, (record.payload as ProposalPayload).ops, record.version));
       } catch (e) {
-        if (e instanceof RegistryError) throw new LogIntegrityError(`the log does not replay: ${e.message}`);
-        throw e;
+        // A record that does not replay, whatever the reason (a malformed record throws
+        // TypeErrors), is a log that does not hold together.
+        if (e instanceof RegistryError) throw new LogIntegrityError(`the log does not replay at version ${commit.version}: ${e.message}`);
+        throw new LogIntegrityError(`version ${commit.version}: the stored record is malformed (${(e as Error).message})`);
       }
       head = { version: record.version, hash, record, text: commit.text };
     }
@@ -59,3 +61,11 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
   return view;
 }
 
+
+function parseRecord(version: number, text: string): CommitRecord {
+  try {
+    return JSON.parse(text) as CommitRecord;
+  } catch (e) {
+    throw new LogIntegrityError(`version ${version}: the stored record is not JSON (${(e as Error).message})`);
+  }
+}

@@ -169,6 +169,7 @@ describe('bad input', () => {
   it.each(getCases)('GET $path -> $status', async (c) => {
     const r = await request(reg.url, 'GET', c.path);
     expect(r.status).toBe(c.status);
+    expect(r.headers.get('x-request-id')).toBe(r.json.error.request_id);
     expect(r.json.error.code).toBe(c.status === 404 ? 'NotFound' : 'BadRequest');
   });
 

@@ -88,6 +88,15 @@ describe('the SQLite log', () => {
     await expect(startTestRegistry(g, { dir })).rejects.toThrow(/version 2|state root/);
   });
 
+  it('refuses to start on a stored record that is not a commit record, naming its version', async () => {
+    const { g, dir, db } = await populated();
+    const raw = new Database(db);
+    raw.exec('DROP TRIGGER commits_no_update');
+    raw.prepare('UPDATE commits SET record = ?, hash = ? WHERE version = 2').run('{"x":1}', hashOf({ x: 1 }));
+    raw.close();
+    await expect(startTestRegistry(g, { dir })).rejects.toThrow(/version 2/);
+  });
+
   it('lets one process own a log: a second registry on the same file is refused at start', async () => {
     const { g, dir } = await populated();
     const reg = await startTestRegistry(g, { dir });

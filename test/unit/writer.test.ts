@@ -7,15 +7,27 @@ import { checkGenesisRecord } from '../../src/core/records.js';
 import { Writer, type WriterOptions } from '../../src/pipeline/writer.js';
 import { openLog } from '../../src/state/replay.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { approve, genesisRecord, proposal, put, signers } from '../helpers/fixtures.js';
+import type { Store, WriteBatch } from '../../src/store/store.js';
+import { approve, genesisRecord, proposal, put, setSigners, signers, signerSet } from '../helpers/fixtures.js';
 
 // Fixtures stamp proposals with the real clock, so the writer's clock starts there too.
 const T0 = Date.now();
 const keys = signers('alice', 'bob', 'carol');
 
-async function rig(options: Partial<WriterOptions> = {}) {
+/** The real store, with one fault injected on demand: the next write that commits throws. */
+class FailingCommitStore extends SqliteStore {
+  failNextCommit = false;
+  override async write(batch: WriteBatch): Promise<void> {
+    if (batch.commit && this.failNextCommit) {
+      this.failNextCommit = false;
+      throw new Error('disk I/O error (injected)');
+    }
+    return super.write(batch);
+  }
+}
+
+async function rig(options: Partial<WriterOptions> = {}, store: Store = new SqliteStore({ path: ':memory:' })) {
   let now = T0;
-  const store = new SqliteStore({ path: ':memory:' });
   const view = await openLog(store, checkGenesisRecord(genesisRecord('w', keys, 2, T0)));
   const errors: string[] = [];
   const writer = new Writer({ store, view, registryId: 'w', now: () => now, log: { error: (_f, m) => errors.push(m) }, ...options });
@@ -116,5 +128,53 @@ describe('the writer', () => {
     expect(errors).toEqual(['the log could not be read']);
     const q = proposal('w', view.head, [put('b')]);
     expect(await code(writer.submit({ payload: q, approvals: [approve(keys[0]!, hashOf(q))] }))).toBe('Unavailable');
+  });
+
+  it('leaves everything as it was when the commit itself cannot be written, and commits on retry', async () => {
+    const store = new FailingCommitStore({ path: ':memory:' });
+    const { view, writer } = await rig({}, store);
+    const p = proposal('w', view.head, [put('a')]);
+    const id = hashOf(p);
+    await writer.submit({ payload: p, approvals: [approve(keys[0]!, id)] });
+    const auditBefore = await store.audit(1, 100);
+    store.failNextCommit = true;
+    expect(await code(writer.approve(id, approve(keys[1]!, id)))).toBe('Unavailable');
+    expect(view.head.version).toBe(0);
+    expect(await store.commit(1)).toBeUndefined();
+    expect(await store.audit(1, 100)).toEqual(auditBefore);
+    expect((await writer.proposalView(id))?.approvals).toEqual([{ signer_id: 'alice' }]);
+    expect(writer.storeProblem).toMatch(/injected/);
+    expect((await writer.approve(id, approve(keys[1]!, id))).status).toBe('committed');
+    expect(writer.storeProblem).toBeUndefined();
+    expect(view.head.version).toBe(1);
+  });
+
+  it('checks no proposed signer set before a current signer has signed the proposal', async () => {
+    const { view, writer, store } = await rig();
+    const newcomers = signers(...Array.from({ length: 64 }, (_, i) => `new-${String(i).padStart(2, '0')}`));
+    const p = proposal('w', view.head, [setSigners(signerSet(newcomers, 1))]);
+    const id = hashOf(p);
+    const before = (await store.audit(1, 1000)).length;
+    // Only the proposed signers approve: one folded event, not 64.
+    expect(await code(writer.submit({ payload: p, approvals: newcomers.map((s) => approve(s, id)) }))).toBe('BadSignature');
+    // A junk signature under a current signer's name: one event, for that signer.
+    expect(await code(writer.submit({ payload: p, approvals: [{ signer_id: 'alice', sig: approve(keys[1]!, id).sig }, ...newcomers.map((s) => approve(s, id))] }))).toBe('BadSignature');
+    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
+    expect(added.map((e) => e.signer_id ?? null)).toEqual([null, 'alice']);
+    // Once alice has vouched for it, the proposed signers are signers of this proposal.
+    const r = await writer.submit({ payload: p, approvals: [approve(keys[0]!, id), ...newcomers.slice(0, 1).map((s) => approve(s, id))] });
+    expect(r.view).toMatchObject({ status: 'pending', proposed_threshold: 1 });
+  });
+
+  it('audits a late approval by a proposed signer of a stale rotation under its own id', async () => {
+    const { view, writer, store } = await rig();
+    const [dave] = signers('dave');
+    const rotation = proposal('w', view.head, [setSigners(signerSet([keys[0]!, keys[1]!, dave!], 2))]);
+    const other = proposal('w', view.head, [put('x')]);
+    await writer.submit({ payload: rotation, approvals: [approve(keys[0]!, hashOf(rotation))] });
+    await writer.submit({ payload: other, approvals: [approve(keys[0]!, hashOf(other)), approve(keys[1]!, hashOf(other))] });
+    expect(await code(writer.approve(hashOf(rotation), approve(dave!, hashOf(rotation))))).toBe('StaleVersion');
+    const last = JSON.parse((await store.audit(1, 1000)).pop()!);
+    expect(last).toMatchObject({ kind: 'approval_refused', signer_id: 'dave', reason: 'the proposal is stale' });
   });
 });
