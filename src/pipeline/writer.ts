@@ -12,6 +12,7 @@ import type { Approval, CommitRecord, ProposalPayload, ProposalStatus, ProposalS
 import { hasQuorum, isCurrentSigner, keyOf, type Electorate } from '../core/signers.js';
 import { planOps, type Delta } from '../core/state.js';
 import type { HeadView } from '../state/head-view.js';
+import { LogIntegrityError } from '../state/replay.js';
 import type { ProposalSummary, StatusChange, Store, WriteBatch } from '../store/store.js';
 
 export interface ProposalView {
@@ -97,7 +98,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     if (this.auditHead) {
       const [text] = await this.store.audit(this.auditHead.seq, 1);
       if (text === undefined || hashBytes(utf8Bytes(text)) !== this.auditHead.hash) {
-        throw new Error(`audit event ${this.auditHead.seq} does not hash to its stored hash: the audit log was edited`);
+        throw new LogIntegrityError(`audit event ${this.auditHead.seq} does not hash to its stored hash: the audit log was edited`);
       }
     }
     const offBase: string[] = [];

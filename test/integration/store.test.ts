@@ -112,3 +112,15 @@ describe('the SQLite log', () => {
     expect((await request(reg.url, 'GET', '/registry/head')).json).toEqual(head);
   });
 });
+
+describe('the audit log at start', () => {
+  it('refuses a log whose last audit event was edited', async () => {
+    const { g, dir, db } = await populated();
+    const raw = new Database(db);
+    raw.exec('DROP TRIGGER audit_no_update');
+    const changed = raw.prepare(`UPDATE audit SET event = replace(event, '"at":"2', '"at":"1') WHERE seq = (SELECT MAX(seq) FROM audit)`).run().changes;
+    expect(changed).toBe(1);
+    raw.close();
+    await expect(startTestRegistry(g, { dir })).rejects.toThrow(/audit event \d+ does not hash/);
+  });
+});
