@@ -5,7 +5,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { RegistryError } from '../core/errors.js';
 import type { RegistryContext } from './context.js';
-import { errorHandler, sendError } from './errors.js';
+import { clientErrorHandler, errorHandler, sendError } from './errors.js';
 import { opsRoutes } from './routes-ops.js';
 import { readRoutes } from './routes-read.js';
 import { writeRoutes } from './routes-write.js';
@@ -27,6 +27,10 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    // Node checks request timeouts every 30 s by default, which lets a slow sender hold a
+    // connection for up to twice the limit.
+    http: { connectionsCheckingInterval: 1000 },
+    clientErrorHandler,
     // Path parameters are proposal ids today and percent-encoded descriptor ids (≤ 256
     // characters, ≤ 768 encoded) next; longer ones reach frameworkErrors below.
     routerOptions: { maxParamLength: 1024 },

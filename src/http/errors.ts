@@ -1,4 +1,6 @@
 // Maps every error a request can meet, ours or Fastify's, to the SPEC §7 envelope.
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError, type ErrorCode } from '../core/errors.js';
 
@@ -52,4 +54,25 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   // A bug of ours. SPEC §7 has no 500 code; the caller may retry and an operator is paged by the log.
   request.log.error({ err: error }, 'unexpected error');
   return sendError(reply, request, new RegistryError('Unavailable', 'internal error', { retryAfter: 1 }));
+}
+
+/** Requests Node's HTTP parser refuses before any request exists (malformed request lines or
+ * headers, oversized headers, timeouts) are answered in the envelope too, then the connection
+ * is closed. Their status is the one HTTP defines (400, 408, 431); the code is BadRequest. */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request did not arrive in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+        : [400, 'Bad Request', 'the request is not valid HTTP/1.1'];
+  const body: Envelope = { error: { code: 'BadRequest', message, hint: '', retryable: false, request_id: randomUUID() } };
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nX-Request-Id: ${body.error.request_id}\r\nConnection: close\r\n\r\n${text}`,
+    );
+  }
+  socket.destroy();
 }
