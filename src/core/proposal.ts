@@ -2,7 +2,6 @@
 import { parseTime } from './encoding.js';
 import { badRequest, RegistryError } from './errors.js';
 import type { ProposalPayload } from './schemas.js';
-import { planOps, type Delta, type RegistryState } from './state.js';
 
 export const DEFAULT_PROPOSAL_TTL_MS = 72 * 3600_000;
 export const MAX_PROPOSAL_TTL_MS = 30 * 24 * 3600_000;
@@ -31,13 +30,12 @@ export const isExpired = (expiresAt: number, now: number): boolean => now >= exp
 export interface ProposalContext {
   registryId: string;
   head: Head;
-  state: RegistryState;
   now: number;
 }
 
 /** The cheap checks of a new proposal against the head (registry, times, base), made before
  * any signature is verified; returns its expiry. `planOps` checks the ops afterwards. */
-export function checkProposalHeader(payload: ProposalPayload, ctx: Omit<ProposalContext, 'state'>): number {
+export function checkProposalHeader(payload: ProposalPayload, ctx: ProposalContext): number {
   if (payload.registry_id !== ctx.registryId) {
     throw new RegistryError('BadSignature', `the proposal is for registry ${payload.registry_id}; this is ${ctx.registryId}`, {
       hint: 'approvals are bound to one registry and cannot be replayed on another',
@@ -53,10 +51,4 @@ export function checkProposalHeader(payload: ProposalPayload, ctx: Omit<Proposal
     });
   }
   return expiresAt;
-}
-
-/** Checks a new proposal against the head and plans its change as version head+1. */
-export function checkProposal(payload: ProposalPayload, ctx: ProposalContext): { delta: Delta; expiresAt: number } {
-  const expiresAt = checkProposalHeader(payload, ctx);
-  return { delta: planOps(ctx.state, payload.ops, ctx.head.version + 1), expiresAt };
 }

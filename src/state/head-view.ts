@@ -1,7 +1,8 @@
 // The materialized head: the descriptor state, the signer sets in force over time, and the
 // response bytes of the head and of recent versions, computed once per commit.
 import { canonicalJson, type Digest32 } from '../core/encoding.js';
-import type { CommitRecord, SignerSet } from '../core/schemas.js';
+import type { CheckedGenesis } from '../core/records.js';
+import type { CommitRecord } from '../core/schemas.js';
 import { RegistryState, type Delta } from '../core/state.js';
 
 export interface HeadInfo {
@@ -29,9 +30,9 @@ export class HeadView {
   private readonly recent = new Map<number, HeadResponse>();
   private recentBytes = 0;
 
-  constructor(genesis: CommitRecord, genesisHash: string, genesisText: string, signerSet: SignerSet, digest?: Digest32) {
-    this.state = new RegistryState(signerSet, digest);
-    this.setHead(genesis, genesisHash, genesisText);
+  constructor(genesis: CheckedGenesis, genesisText: string, digest?: Digest32) {
+    this.state = new RegistryState(genesis.payload.signer_set, digest);
+    this.setHead(genesis.record, genesis.hash, genesisText);
   }
 
   get head(): HeadInfo {

@@ -26,7 +26,7 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
   } else if (stored.hash !== genesis.hash) {
     throw new LogIntegrityError(`the database holds another registry (genesis ${stored.hash}), not genesis ${genesis.hash}`);
   }
-  const view = new HeadView(genesis.record, genesis.hash, text, genesis.payload.signer_set, digest);
+  const view = new HeadView(genesis, text, digest);
   // The state follows every commit; the head (and its response bytes) is published once.
   let head = { version: 0, hash: genesis.hash, record: genesis.record, text };
   for (let from = 1; ; from += PAGE) {

@@ -7,7 +7,7 @@ import { generateKeyPair, signApproval } from '../../src/core/crypto.js';
 import { canonicalJson, formatTime, hashOf, parseTime } from '../../src/core/encoding.js';
 import { RegistryError, type ErrorCode } from '../../src/core/errors.js';
 import {
-  checkProposal,
+  checkProposalHeader,
   DEFAULT_PROPOSAL_TTL_MS,
   MAX_PROPOSAL_TTL_MS,
   proposalExpiry,
@@ -223,14 +223,13 @@ describe('planOps (SPEC §3)', () => {
   });
 });
 
-describe('checkProposal (SPEC §3, §6)', () => {
+describe('checkProposalHeader (SPEC §3, §6)', () => {
   const registryId = 'prod-eu';
   const genesis = genesisRecord(registryId, [alice!, bob!, carol!], 2, NOW - 3600_000);
   const head = { version: 0, hash: hashOf(genesis) };
   const ctx = (over: Partial<ProposalContext> = {}): ProposalContext => ({
     registryId,
     head,
-    state: new RegistryState(set3Of(genesis)),
     now: NOW,
     ...over,
   });
@@ -239,9 +238,10 @@ describe('checkProposal (SPEC §3, §6)', () => {
     return record.payload.signer_set;
   }
 
-  it('accepts a proposal on the head and plans it as head + 1', () => {
+  it('accepts a proposal on the head, whose ops then plan as head + 1', () => {
     const p = proposal(registryId, head, [put('svc-a')], { now: NOW, ttlMs: 3600_000 });
-    const { delta, expiresAt } = checkProposal(p, ctx());
+    const expiresAt = checkProposalHeader(p, ctx());
+    const delta = planOps(new RegistryState(set3Of(genesis)), p.ops, head.version + 1);
     expect(delta.version).toBe(1);
     expect(delta.changed).toEqual(['svc-a']);
     expect(expiresAt).toBe(NOW + 3600_000);
@@ -249,43 +249,43 @@ describe('checkProposal (SPEC §3, §6)', () => {
 
   it('refuses another registry_id with BadSignature (422)', () => {
     const p = proposal('prod-us', head, [put('svc-a')], { now: NOW });
-    const error = expectRefusal(() => checkProposal(p, ctx()), 'BadSignature');
+    const error = expectRefusal(() => checkProposalHeader(p, ctx()), 'BadSignature');
     expect(error.status).toBe(422);
   });
 
   it('refuses a base that is not the head with StaleVersion (409): version or hash', () => {
     const behind = proposal(registryId, { version: 0, hash: hashOf({ other: true }) }, [put('svc-a')], { now: NOW });
-    expect(expectRefusal(() => checkProposal(behind, ctx()), 'StaleVersion').status).toBe(409);
+    expect(expectRefusal(() => checkProposalHeader(behind, ctx()), 'StaleVersion').status).toBe(409);
     const ahead = proposal(registryId, { version: 1, hash: head.hash }, [put('svc-a')], { now: NOW });
-    expectRefusal(() => checkProposal(ahead, ctx()), 'StaleVersion');
+    expectRefusal(() => checkProposalHeader(ahead, ctx()), 'StaleVersion');
   });
 
   it('refuses an expired proposal with Gone (410), at and after expires_at', () => {
     const p = proposal(registryId, head, [put('svc-a')], { now: NOW - 2 * 3600_000, ttlMs: 3600_000 });
-    expect(expectRefusal(() => checkProposal(p, ctx()), 'Gone').status).toBe(410);
+    expect(expectRefusal(() => checkProposalHeader(p, ctx()), 'Gone').status).toBe(410);
     const atExpiry = proposal(registryId, head, [put('svc-a')], { now: NOW - 3600_000, ttlMs: 3600_000 });
-    expectRefusal(() => checkProposal(atExpiry, ctx()), 'Gone');
+    expectRefusal(() => checkProposalHeader(atExpiry, ctx()), 'Gone');
     const justBefore = proposal(registryId, head, [put('svc-a')], { now: NOW - 3600_000 + 1, ttlMs: 3600_000 });
-    expect(checkProposal(justBefore, ctx()).expiresAt).toBe(NOW + 1);
+    expect(checkProposalHeader(justBefore, ctx())).toBe(NOW + 1);
   });
 
   it('refuses expires_at more than 30 days after created_at with BadRequest; exactly 30 days is fine', () => {
     const tooLong = proposal(registryId, head, [put('svc-a')], { now: NOW, ttlMs: MAX_PROPOSAL_TTL_MS + 1 });
-    expectRefusal(() => checkProposal(tooLong, ctx()), 'BadRequest', /30 days/);
+    expectRefusal(() => checkProposalHeader(tooLong, ctx()), 'BadRequest', /30 days/);
     const thirtyDays = proposal(registryId, head, [put('svc-a')], { now: NOW, ttlMs: 30 * 24 * 3600_000 });
-    expect(checkProposal(thirtyDays, ctx()).expiresAt).toBe(NOW + 30 * 24 * 3600_000);
+    expect(checkProposalHeader(thirtyDays, ctx())).toBe(NOW + 30 * 24 * 3600_000);
   });
 
   it('refuses expires_at not after created_at', () => {
     const p = proposal(registryId, head, [put('svc-a')], { now: NOW, ttlMs: 0 });
-    expectRefusal(() => checkProposal(p, ctx()), 'BadRequest', /after created_at/);
+    expectRefusal(() => checkProposalHeader(p, ctx()), 'BadRequest', /after created_at/);
   });
 
   it('refuses created_at more than 5 minutes in the future with BadRequest; 5 minutes is fine', () => {
     const future = proposal(registryId, head, [put('svc-a')], { now: NOW + 5 * 60_000 + 1 });
-    expectRefusal(() => checkProposal(future, ctx()), 'BadRequest', /future/);
+    expectRefusal(() => checkProposalHeader(future, ctx()), 'BadRequest', /future/);
     const skewed = proposal(registryId, head, [put('svc-a')], { now: NOW + 5 * 60_000 });
-    expect(() => checkProposal(skewed, ctx())).not.toThrow();
+    expect(() => checkProposalHeader(skewed, ctx())).not.toThrow();
   });
 
   it('defaults expiry to created_at + 72 h (proposalExpiry)', () => {
@@ -293,8 +293,8 @@ describe('checkProposal (SPEC §3, §6)', () => {
     const p: ProposalPayload = withoutExpiry;
     expect(DEFAULT_PROPOSAL_TTL_MS).toBe(72 * 3600_000);
     expect(proposalExpiry(p)).toBe(NOW + 72 * 3600_000);
-    expect(checkProposal(p, ctx()).expiresAt).toBe(NOW + 72 * 3600_000);
-    expectRefusal(() => checkProposal(p, ctx({ now: NOW + 72 * 3600_000 })), 'Gone');
+    expect(checkProposalHeader(p, ctx())).toBe(NOW + 72 * 3600_000);
+    expectRefusal(() => checkProposalHeader(p, ctx({ now: NOW + 72 * 3600_000 })), 'Gone');
   });
 
   it('refuses an unparseable created_at or expires_at', () => {
@@ -303,9 +303,10 @@ describe('checkProposal (SPEC §3, §6)', () => {
     expectRefusal(() => proposalExpiry({ ...p, expires_at: '2026-11-22T17:00:00Z' }), 'BadRequest', /expires_at/);
   });
 
-  it('passes planOps errors through (delete of a missing id)', () => {
+  it('leaves the ops to planOps, which the writer runs only after the signatures verify', () => {
     const p = proposal(registryId, head, [del('nope')], { now: NOW });
-    expectRefusal(() => checkProposal(p, ctx()), 'BadRequest', /nope/);
+    expect(() => checkProposalHeader(p, ctx())).not.toThrow();
+    expectRefusal(() => planOps(new RegistryState(set3Of(genesis)), p.ops, 1), 'BadRequest', /nope/);
   });
 });
 
