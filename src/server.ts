@@ -1,14 +1,17 @@
-// Start-up: genesis → store → replay → writer → HTTP. Reads are ready when `listen` returns.
+// Start-up, the composition root: genesis → store → replay → writer → HTTP. Reads are ready
+// when `listen` returns.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
+import { IntegrityError } from './core/errors.js';
+import { fastDigest } from './core/fast-digest.js';
 import { checkGenesisRecord, type CheckedGenesis } from './core/records.js';
-import { ensureDevGenesis } from './dev-registry.js';
+import { StartError, StoreBusyError } from './errors.js';
 import { buildApp, type RegistryApp } from './http/app.js';
+import { AuditedLog } from './pipeline/audited-log.js';
 import { Writer } from './pipeline/writer.js';
 import type { HeadView } from './state/head-view.js';
-import { fastDigest } from './state/fast-digest.js';
 import { openLog } from './state/replay.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { SERVICE_VERSION } from './version.js';
@@ -21,13 +24,6 @@ export interface RunningRegistry {
   close(): Promise<void>;
 }
 
-export class StartError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StartError';
-  }
-}
-
 export function loadGenesis(path: string): CheckedGenesis {
   let value: unknown;
   try {
@@ -38,33 +34,36 @@ export function loadGenesis(path: string): CheckedGenesis {
   try {
     return checkGenesisRecord(value);
   } catch (e) {
-    throw new StartError(`the genesis record ${path} is not valid: ${(e as Error).message}`);
+    if (e instanceof IntegrityError) throw new IntegrityError(`the genesis record ${path} is not valid: ${e.message}`, 0);
+    throw e;
   }
 }
 
 const EXPIRY_SWEEP_MS = 1000;
 
-export async function startRegistry(config: Config, logger: Logger): Promise<RunningRegistry> {
-  const genesisPath = config.genesis ?? ensureDevGenesis(config.dataDir, logger);
-  const genesis = loadGenesis(genesisPath);
+/** Serves the registry whose genesis record is at `config.genesis` (the CLI makes a
+ * development genesis when none is configured). */
+export async function startRegistry(config: Config & { genesis: string }, logger: Logger): Promise<RunningRegistry> {
+  const genesis = loadGenesis(config.genesis);
   if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
   let store: SqliteStore;
   try {
     store = new SqliteStore({ path: config.db, synchronous: config.synchronous });
   } catch (e) {
-    throw new StartError((e as Error).message);
+    throw e instanceof StoreBusyError ? e : new StartError((e as Error).message);
   }
   let sweep: NodeJS.Timeout | undefined;
   try {
     const view = await openLog(store, genesis, await fastDigest());
-    const writer = new Writer({ store, view, registryId: genesis.payload.registry_id, log: logger });
+    const log = new AuditedLog(store, logger);
+    const writer = new Writer({ log, view, registryId: genesis.payload.registry_id, logger });
     await writer.open();
     writer.on('commit', (e) => logger.info({ version: e.record.version, hash: e.hash, proposal_id: e.record.payload_hash, changed_count: e.changed.length }, 'committed'));
     sweep = setInterval(() => writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
     sweep.unref();
     let closing = false;
     const app = buildApp(
-      { registryId: genesis.payload.registry_id, genesisHash: genesis.hash, serviceVersion: SERVICE_VERSION, view, writer, store, closing: () => closing },
+      { registryId: genesis.payload.registry_id, genesisHash: genesis.hash, serviceVersion: SERVICE_VERSION, view, writer, log, store, closing: () => closing },
       logger,
     );
     await app.listen({ host: config.host, port: config.port });

@@ -1,14 +1,5 @@
 // The CLI's HTTP calls: JSON in, JSON out, the error envelope turned into a readable error.
-export class RemoteError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RemoteError';
-  }
-}
+import { RemoteError } from '../errors.js';
 
 export async function call<T>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const url = new URL(path, base.endsWith('/') ? base : base + '/');

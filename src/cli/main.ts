@@ -11,8 +11,13 @@ import { Approval, GenesisPayload, Op, ProposalPayload, SignerSet, type CommitRe
 import { check } from '../core/validate.js';
 import Type from 'typebox';
 import { loadConfig } from '../config/config.js';
+import { IntegrityError, RegistryError } from '../core/errors.js';
+import { ConfigError, RemoteError, StartError, StoreBusyError, UsageError } from '../errors.js';
 import { call } from './http-client.js';
 import { readKeyFile, writeKeyFile } from './keyfile.js';
+import { useNobleSha512 } from './noble-setup.js';
+
+useNobleSha512();
 
 const USAGE = `registry <command> [options]
 
@@ -37,8 +42,6 @@ const str = (v: unknown, name: string): string => {
   if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
   return v;
 };
-
-class UsageError extends Error {}
 
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 
@@ -68,9 +71,13 @@ async function serve(argv: string[]): Promise<void> {
   });
   const config = loadConfig({ ...values, logLevel: values['log-level'], dataDir: values['data-dir'] });
   // Loaded here so that the signing commands start without the server's modules.
-  const [{ createLogger }, { startRegistry }] = await Promise.all([import('../obs/logger.js'), import('../server.js')]);
+  const [{ createLogger }, { startRegistry }, { ensureDevGenesis }] = await Promise.all([
+    import('../obs/logger.js'),
+    import('../server.js'),
+    import('./dev-registry.js'),
+  ]);
   const logger = createLogger(config.logLevel);
-  const registry = await startRegistry(config, logger);
+  const registry = await startRegistry({ ...config, genesis: config.genesis ?? ensureDevGenesis(config.dataDir, logger) }, logger);
   process.stdout.write(`listening on ${registry.url}\n`);
   const { default: closeWithGrace } = await import('close-with-grace');
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
@@ -216,10 +223,17 @@ async function main(argv: string[]): Promise<void> {
   await run(rest);
 }
 
+/** What the user reads when a command fails: what went wrong and, where it helps, what to do. */
+function explain(e: unknown, command: string | undefined): string {
+  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return `${(e as Error).message}\n\n${USAGE}`;
+  if (e instanceof StartError || e instanceof ConfigError || e instanceof StoreBusyError) return `registry: cannot start: ${e.message}\n`;
+  // A log that does not hold together, or a genesis that does not check out.
+  if (e instanceof IntegrityError) return command === 'serve' ? `registry: cannot start: ${e.message}\n` : `registry: ${e.message}\n`;
+  if (e instanceof RemoteError || e instanceof RegistryError) return `registry: ${e.message}\n`;
+  return `registry: ${(e as Error).message}\n`;
+}
+
 main(process.argv.slice(2)).catch((e: unknown) => {
-  const err = e as Error;
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`${err.message}\n\n${USAGE}`);
-  else if (['StartError', 'LogIntegrityError', 'ConfigError'].includes(err.name)) process.stderr.write(`registry: cannot start: ${err.message}\n`);
-  else process.stderr.write(`registry: ${err.message}\n`);
+  process.stderr.write(explain(e, process.argv[2]));
   process.exit(1);
 });

@@ -2,8 +2,14 @@
 // precedence (flags win). Validated at once: a bad setting stops the start with a clear message.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOG_LEVELS, type LogLevel } from '../obs/logger.js';
-import type { Synchronous } from '../store/sqlite-store.js';
+import { ConfigError } from '../errors.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** SQLite's `synchronous` settings that keep a commit durable once acknowledged (or nearly). */
+export const SYNCHRONOUS_MODES = ['FULL', 'NORMAL', 'EXTRA'] as const;
+export type Synchronous = (typeof SYNCHRONOUS_MODES)[number];
 
 export interface Config {
   /** Path of the genesis record; unset: a development registry under dataDir. */
@@ -39,13 +45,6 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   dataDir: 'REGISTRY_DATA_DIR',
 };
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 type Raw = Partial<Record<keyof Config, unknown>>;
 
 export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.ProcessEnv = process.env): Config {
@@ -64,7 +63,7 @@ export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.Process
     db: raw.db === undefined ? join(dataDir, 'registry.db') : text(raw.db, 'db'),
     host: raw.host === undefined ? DEFAULTS.host : text(raw.host, 'host'),
     port: raw.port === undefined ? DEFAULTS.port : port(raw.port),
-    synchronous: raw.synchronous === undefined ? DEFAULTS.synchronous : oneOf(raw.synchronous, 'synchronous', ['FULL', 'NORMAL', 'EXTRA'] as const),
+    synchronous: raw.synchronous === undefined ? DEFAULTS.synchronous : oneOf(raw.synchronous, 'synchronous', SYNCHRONOUS_MODES),
     logLevel: raw.logLevel === undefined ? DEFAULTS.logLevel : oneOf(raw.logLevel, 'logLevel', LOG_LEVELS),
     dataDir,
   };

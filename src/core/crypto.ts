@@ -2,12 +2,11 @@
 // strict @noble/ed25519 path is the independent second verifier (tests, `registry verify`).
 // Node's crypto refuses a non-canonical S itself but accepts small-order, mixed-order and
 // non-canonical public keys, so every key is checked here before it can verify anything.
+// @noble's synchronous verify needs a SHA-512, which the program's edge provides once
+// (src/cli/noble-setup.ts); the core sets no globals when it loads.
 import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import * as ed from '@noble/ed25519';
-import { sha512 } from '@noble/hashes/sha2.js';
-import { fromHex, toHex, utf8Bytes } from './encoding.js';
-
-ed.hashes.sha512 = sha512;
+import { fromHex, utf8Bytes } from './encoding.js';
 
 export const APPROVAL_DOMAIN = 'registry-approval-v1:';
 export const KEY_RE = /^[0-9a-f]{64}$/;
@@ -65,6 +64,8 @@ export class ApprovalVerifier {
 
 /** The independent, strict (RFC 8032, no ZIP-215 leniency) verifier. */
 export function verifyApprovalStrict(publicKeyHex: string, payloadHash: string, sigHex: string): boolean {
+  // Without a SHA-512 every verification would throw below and read as "does not verify".
+  if (!ed.hashes.sha512) throw new Error('@noble/ed25519 has no SHA-512: call useNobleSha512() (src/cli/noble-setup.ts) at start');
   if (!SIG_RE.test(sigHex) || publicKeyProblem(publicKeyHex) !== undefined) return false;
   try {
     // @noble checks the cofactored equation; node:crypto the cofactorless one. Refusing an R
@@ -86,10 +87,14 @@ export function generateKeyPair(): KeyPair {
   return { secretKey: seed.toString('hex'), publicKey: publicKeyOf(seed.toString('hex')) };
 }
 
-export const publicKeyOf = (secretKeyHex: string): string => toHex(ed.getPublicKey(fromHex(secretKeyHex)));
+const privateKey = (secretKeyHex: string): KeyObject =>
+  createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(secretKeyHex, 'hex')]), format: 'der', type: 'pkcs8' });
+
+/** The public key of a 32-byte Ed25519 seed: the last 32 bytes of its SPKI encoding. */
+export const publicKeyOf = (secretKeyHex: string): string =>
+  createPublicKey(privateKey(secretKeyHex)).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length).toString('hex');
 
 /** Signs `registry-approval-v1:<payloadHash>` with a 32-byte Ed25519 seed. */
 export function signApproval(secretKeyHex: string, payloadHash: string): string {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(secretKeyHex, 'hex')]), format: 'der', type: 'pkcs8' });
-  return nodeSign(null, approvalMessage(payloadHash), key).toString('hex');
+  return nodeSign(null, approvalMessage(payloadHash), privateKey(secretKeyHex)).toString('hex');
 }

@@ -1,5 +1,8 @@
-// One error type for every refusal the registry makes. The HTTP layer maps it to the
-// SPEC §7 envelope; nothing else builds envelopes.
+// The registry's two kinds of failure. A RegistryError refuses a request: it carries a SPEC §7
+// code, and the HTTP layer maps it to the envelope (nothing else builds envelopes). An
+// IntegrityError says the log, or a genesis record, does not hold together: nothing a client
+// sent is wrong, the service cannot trust what it read. Failures of the running process
+// (start, configuration, store, usage, remote calls) live in src/errors.ts.
 
 export const ERROR_STATUS = {
   BadRequest: 400,
@@ -16,7 +19,7 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export interface ErrorDetails {
-  hint?: string;
+  hint?: string | undefined;
   retryable?: boolean;
   /** Seconds, sent as Retry-After for 429/503. */
   retryAfter?: number;
@@ -40,5 +43,16 @@ export class RegistryError extends Error {
   }
 }
 
-export const badRequest = (message: string, hint?: string): RegistryError =>
-  new RegistryError('BadRequest', message, { hint });
+export const badRequest = (message: string, hint?: string): RegistryError => new RegistryError('BadRequest', message, { hint });
+
+/** A stored record, an audit event or a genesis record that fails its own checks. `version`
+ * names the commit at fault when there is one. */
+export class IntegrityError extends Error {
+  constructor(
+    message: string,
+    readonly version?: number,
+  ) {
+    super(message);
+    this.name = 'IntegrityError';
+  }
+}

@@ -1,7 +1,7 @@
 // Whether a proposal may be accepted against the current head (SPEC §3, §6 write rules).
 import { parseTime } from './encoding.js';
 import { badRequest, RegistryError } from './errors.js';
-import type { ProposalPayload } from './schemas.js';
+import type { ProposalPayload, SignerSet } from './schemas.js';
 
 export const DEFAULT_PROPOSAL_TTL_MS = 72 * 3600_000;
 export const MAX_PROPOSAL_TTL_MS = 30 * 24 * 3600_000;
@@ -27,6 +27,22 @@ export function proposalExpiry(payload: ProposalPayload): number {
 
 export const isExpired = (expiresAt: number, now: number): boolean => now >= expiresAt;
 
+/** The signer set a proposal would put in force, if it has a set_signers op (at most one). */
+export const setSignersOf = (payload: ProposalPayload): SignerSet | undefined =>
+  payload.ops.find((op) => op.op === 'set_signers')?.signer_set;
+
+/** How a commit settles another pending proposal (SPEC §6): its base is gone, so it is stale,
+ * or expired when its time was already up. */
+export const settledBy = (expiresAt: number, now: number): 'stale' | 'expired' => (isExpired(expiresAt, now) ? 'expired' : 'stale');
+
+/** A proposal for another registry: no approval of it can count here (SPEC §3, §6). */
+export function foreignRegistry(payload: { registry_id: string }, registryId: string): RegistryError | undefined {
+  if (payload.registry_id === registryId) return undefined;
+  return new RegistryError('BadSignature', `the proposal is for registry ${payload.registry_id}; this is ${registryId}`, {
+    hint: 'approvals are bound to one registry and cannot be replayed on another',
+  });
+}
+
 export interface ProposalContext {
   registryId: string;
   head: Head;
@@ -36,11 +52,8 @@ export interface ProposalContext {
 /** The cheap checks of a new proposal against the head (registry, times, base), made before
  * any signature is verified; returns its expiry. `planOps` checks the ops afterwards. */
 export function checkProposalHeader(payload: ProposalPayload, ctx: ProposalContext): number {
-  if (payload.registry_id !== ctx.registryId) {
-    throw new RegistryError('BadSignature', `the proposal is for registry ${payload.registry_id}; this is ${ctx.registryId}`, {
-      hint: 'approvals are bound to one registry and cannot be replayed on another',
-    });
-  }
+  const foreign = foreignRegistry(payload, ctx.registryId);
+  if (foreign) throw foreign;
   const expiresAt = proposalExpiry(payload);
   const created = parseTime(payload.created_at);
   if (created > ctx.now + MAX_CLOCK_SKEW_MS) throw badRequest('created_at is more than 5 minutes in the future');

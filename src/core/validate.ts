@@ -4,10 +4,14 @@ import type { TSchema, Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { badRequest } from './errors.js';
 
+/** Builds the error a failed check throws: a 400 for what a request sent, an IntegrityError
+ * for what the log holds. */
+export type Failure = (message: string) => Error;
+
 type Validator<T extends TSchema> = ReturnType<typeof Compile<T>>;
 const compiled = new WeakMap<TSchema, Validator<TSchema>>();
 
-export function check<T extends TSchema>(schema: T, value: unknown, what: string): Static<T> {
+export function check<T extends TSchema>(schema: T, value: unknown, what: string, fail: Failure = badRequest): Static<T> {
   let validator = compiled.get(schema) as Validator<T> | undefined;
   if (!validator) {
     validator = Compile(schema);
@@ -16,7 +20,7 @@ export function check<T extends TSchema>(schema: T, value: unknown, what: string
   if (validator.Check(value)) return value as Static<T>;
   const first = validator.Errors(value)[0];
   const where = first?.instancePath ? ` at ${first.instancePath}` : '';
-  throw badRequest(`${what} is not valid${where}: ${first?.message ?? 'schema violation'}`);
+  throw fail(`${what} is not valid${where}: ${first?.message ?? 'schema violation'}`);
 }
 
 /** How deep a received JSON document may nest. A proposal's own structure takes 6 levels;

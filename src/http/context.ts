@@ -1,4 +1,5 @@
 // What the route modules are given: the read model, the writer and the log. No rules here.
+import type { AuditedLog } from '../pipeline/audited-log.js';
 import type { Writer } from '../pipeline/writer.js';
 import type { HeadView } from '../state/head-view.js';
 import type { Store } from '../store/store.js';
@@ -9,6 +10,9 @@ export interface RegistryContext {
   serviceVersion: string;
   view: HeadView;
   writer: Writer;
+  /** The writer's log: readiness reports its store problems. */
+  log: AuditedLog;
+  /** Reads outside the writer's queue. */
   store: Store;
   /** True once shutdown has begun: new requests are turned away with 503. */
   closing: () => boolean;

@@ -7,7 +7,7 @@ export const opsRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (ap
 
   app.get('/readyz', async (_request, reply) => {
     const reasons: string[] = [];
-    if (ctx.writer.storeProblem) reasons.push(`store: ${ctx.writer.storeProblem}`);
+    if (ctx.log.storeProblem) reasons.push(`store: ${ctx.log.storeProblem}`);
     return reply.header('cache-control', 'no-store').send({ read: true, write: reasons.length === 0, reasons });
   });
 

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { RegistryError } from '../core/errors.js';
 import { PROPOSAL_STATUSES, type ProposalStatus } from '../core/schemas.js';
+import { fullView, summaryView } from '../state/proposal-view.js';
 import type { RegistryContext } from './context.js';
 import { decodeCursor, encodeCursor, parseProposalId, parseQueryInt, parseVersion } from './params.js';
 
@@ -64,7 +65,7 @@ export const readRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (a
       // One row more than asked tells whether another page exists.
       const rows = await ctx.store.proposals({ status: request.query.status, afterSeq: decodeCursor(request.query.cursor), limit: limit + 1 });
       const page = rows.slice(0, limit);
-      const items = page.map((p) => ({ ...ctx.writer.summaryView(p), created_at: p.createdAt, received_at: p.receivedAt }));
+      const items = page.map((p) => ({ ...summaryView(p, ctx.view.state), created_at: p.createdAt, received_at: p.receivedAt }));
       const next = rows.length > limit ? encodeCursor(page[page.length - 1]!.seq) : null;
       return reply.header('cache-control', 'no-store').send({ items, next_cursor: next });
     },
@@ -72,9 +73,9 @@ export const readRoutes = (ctx: RegistryContext): FastifyPluginAsync => async (a
 
   app.get<{ Params: { id: string } }>('/registry/proposals/:id', async (request, reply) => {
     const id = parseProposalId(request.params.id);
-    const view = await ctx.writer.proposalView(id);
-    if (!view) throw new RegistryError('NotFound', `no proposal ${id}`);
-    return reply.header('cache-control', 'no-store').send(view);
+    const stored = await ctx.store.proposal(id);
+    if (!stored) throw new RegistryError('NotFound', `no proposal ${id}`);
+    return reply.header('cache-control', 'no-store').send(fullView(stored, ctx.view.state));
   });
 
   app.get<{ Querystring: { from_seq?: string; limit?: string } }>(

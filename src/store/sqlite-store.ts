@@ -4,12 +4,12 @@ import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AuditHead } from '../core/audit.js';
+import type { Synchronous } from '../config/config.js';
+import { StoreBusyError } from '../errors.js';
 import type { Approval, ProposalStatus } from '../core/schemas.js';
 import type { ProposalQuery, ProposalSummary, Store, StoredCommit, StoredProposal, WriteBatch } from './store.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
-
-export type Synchronous = 'FULL' | 'NORMAL' | 'EXTRA';
 
 export interface SqliteOptions {
   /** A file path, or ':memory:' for a log that keeps nothing on disk. */
@@ -30,14 +30,6 @@ interface ProposalRow {
 }
 
 const SUMMARY_COLUMNS = 'seq, id, base_version, created_at, expires_at, proposed_threshold, received_at, status, version';
-
-/** The database is held by another process (another `serve` on the same file). */
-export class StoreBusyError extends Error {
-  constructor(path: string) {
-    super(`the database ${path} is in use by another process; one registry process owns a log`);
-    this.name = 'StoreBusyError';
-  }
-}
 
 /** Applies every numbered migration newer than the database's user_version. */
 export function migrate(db: Database.Database, dir = MIGRATIONS_DIR): number {

@@ -22,7 +22,7 @@ export async function startTestRegistry(genesis: CommitRecord, options: { dir?: 
   const genesisPath = join(dir, 'genesis.json');
   writeFileSync(genesisPath, JSON.stringify(genesis));
   const db = join(dir, 'registry.db');
-  const config: Config = { ...DEFAULTS, genesis: genesisPath, db, port: 0, dataDir: dir, logLevel: 'silent', ...options.config };
+  const config = { ...DEFAULTS, db, port: 0, dataDir: dir, logLevel: 'silent' as const, ...options.config, genesis: options.config?.genesis ?? genesisPath };
   const running = await startRegistry(config, createLogger(config.logLevel));
   return Object.assign(running, { dir, db, genesisPath });
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signApproval } from '../../src/core/crypto.js';
 import { hashOf } from '../../src/core/encoding.js';
+import { ensureDevGenesis } from '../../src/cli/dev-registry.js';
 import { DEFAULTS } from '../../src/config/config.js';
 import { createLogger } from '../../src/obs/logger.js';
 import { startRegistry, type RunningRegistry } from '../../src/server.js';
@@ -19,8 +20,9 @@ afterEach(async () => {
 describe('the development registry', () => {
   it('creates a 2-of-3 genesis with 0600 keys beside it, keeps it across restarts, and commits with those keys', async () => {
     const dir = tempDir();
-    const config = { ...DEFAULTS, dataDir: dir, db: join(dir, 'registry.db'), port: 0, logLevel: 'silent' as const };
-    reg = await startRegistry(config, createLogger('silent'));
+    const logger = createLogger('silent');
+    const config = { ...DEFAULTS, dataDir: dir, db: join(dir, 'registry.db'), port: 0, logLevel: 'silent' as const, genesis: ensureDevGenesis(dir, logger) };
+    reg = await startRegistry(config, logger);
     const head = (await request(reg.url, 'GET', '/registry/head')).json;
     expect(head.signer_set.threshold).toBe(2);
     expect(head.signer_set.signers.map((s: { id: string }) => s.id)).toEqual(['alice', 'bob', 'carol']);
@@ -31,7 +33,8 @@ describe('the development registry', () => {
     });
     await reg.close();
 
-    reg = await startRegistry(config, createLogger('silent'));
+    // A second start finds the genesis it made and keeps it.
+    reg = await startRegistry({ ...config, genesis: ensureDevGenesis(dir, logger) }, logger);
     const again = (await request(reg.url, 'GET', '/registry/head')).json;
     expect(again.hash).toBe(head.hash);
     const p = proposal('dev', again, [put('svc-dev')]);

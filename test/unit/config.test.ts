@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, loadConfig } from '../../src/config/config.js';
+import { DEFAULTS, loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors.js';
 import { tempDir } from '../helpers/server.js';
 
 describe('configuration', () => {

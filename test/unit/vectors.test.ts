@@ -9,7 +9,7 @@ import { CommitRecord, GenesisPayload, ProposalPayload, type Descriptor, type Op
 import { signerSetProblem } from '../../src/core/signers.js';
 import { planOps, RegistryState } from '../../src/core/state.js';
 import { check } from '../../src/core/validate.js';
-import { fastDigest } from '../../src/state/fast-digest.js';
+import { fastDigest } from '../../src/core/fast-digest.js';
 
 const load = <T>(file: string): T => JSON.parse(readFileSync(new URL(`../vectors/${file}`, import.meta.url), 'utf8')) as T;
 

@@ -9,8 +9,10 @@ import { hashOf } from '../../src/core/encoding.js';
 import { RegistryError, type ErrorCode } from '../../src/core/errors.js';
 import { checkGenesisRecord, type CheckedGenesis } from '../../src/core/records.js';
 import type { Approval, CommitRecord, Descriptor, Op, ProposalPayload, SignerSet } from '../../src/core/schemas.js';
-import { Writer, type CommitEvent, type ProposalView } from '../../src/pipeline/writer.js';
+import { AuditedLog } from '../../src/pipeline/audited-log.js';
+import { Writer, type CommitEvent } from '../../src/pipeline/writer.js';
 import type { HeadView } from '../../src/state/head-view.js';
+import { fullView, type ProposalView } from '../../src/state/proposal-view.js';
 import { openLog } from '../../src/state/replay.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { approve, del, genesisRecord, proposal, put, setSigners, signerSet, type TestSigner } from '../helpers/fixtures.js';
@@ -32,10 +34,15 @@ interface Harness {
 }
 
 async function newWriter(h: Pick<Harness, 'store' | 'view' | 'commits'>): Promise<Writer> {
-  const writer = new Writer({ store: h.store, view: h.view, registryId: REGISTRY, now: () => T0 });
+  const writer = new Writer({ log: new AuditedLog(h.store), view: h.view, registryId: REGISTRY, now: () => T0 });
   await writer.open();
   writer.on('commit', (e) => h.commits.push(e));
   return writer;
+}
+
+async function proposalView(h: Pick<Harness, 'store' | 'view'>, id: string) {
+  const stored = await h.store.proposal(id);
+  return stored && fullView(stored, h.view.state);
 }
 
 async function withRegistry(list: TestSigner[], threshold: number, body: (h: Harness) => Promise<void>): Promise<void> {
@@ -83,7 +90,7 @@ async function snapshot(h: Harness, proposalIds: readonly string[] = []) {
     commits: (await h.store.commits(0, 1_000_000)).map((c) => c.hash),
     commitEvents: h.commits.length,
     pending: h.writer.pendingCount,
-    proposals: await Promise.all(proposalIds.map((id) => h.writer.proposalView(id))),
+    proposals: await Promise.all(proposalIds.map((id) => proposalView(h, id))),
   };
 }
 
@@ -162,7 +169,7 @@ describe('write path properties', () => {
             expect(view.approvals.map((a) => a.signer_id)).toEqual(sortedIds(approvers));
             expect(view.threshold).toBe(m);
             expect(view.version).toBe(committed ? 1 : undefined);
-            expect((await h.writer.proposalView(id))?.status).toBe(view.status);
+            expect((await proposalView(h, id))?.status).toBe(view.status);
             expect(h.view.head.version).toBe(committed ? 1 : 0);
             expect(h.commits.length).toBe(committed ? 1 : 0);
           };
@@ -368,7 +375,7 @@ describe('write path properties', () => {
             const before = await snapshot(h);
             await refusedWith(h.writer.submit({ payload: p, approvals: seq.map((i) => approve(all[i]!, id)) }), 'BadSignature');
             expect(await snapshot(h)).toEqual(before);
-            expect(await h.writer.proposalView(id)).toBeUndefined();
+            expect(await proposalView(h, id)).toBeUndefined();
             return;
           }
           const prefix = seq.slice(0, firstCurrent + 1).map((i) => all[i]!);
@@ -544,7 +551,7 @@ describe('write path properties', () => {
 
           const otherIds = entries.map((e) => hashOf(e.payload));
           for (const [i, otherId] of otherIds.entries()) {
-            expect((await h.writer.proposalView(otherId))?.status).toBe('stale');
+            expect((await proposalView(h, otherId))?.status).toBe('stale');
             const signer = members[late % n]!;
             const before = await snapshot(h, otherIds);
             await refusedWith(h.writer.approve(otherId, approve(signer, otherId)), 'StaleVersion');
@@ -559,10 +566,10 @@ describe('write path properties', () => {
           const lateP = proposal(REGISTRY, base, [put('svc-late')], { now: T0, reason: 'late' });
           const lateId = hashOf(lateP);
           await refusedWith(h.writer.submit({ payload: lateP, approvals: [approve(members[0]!, lateId)] }), 'StaleVersion');
-          expect(await h.writer.proposalView(lateId)).toBeUndefined();
+          expect(await proposalView(h, lateId)).toBeUndefined();
           await restart(h);
           for (const otherId of otherIds) {
-            expect((await h.writer.proposalView(otherId))?.status).toBe('stale');
+            expect((await proposalView(h, otherId))?.status).toBe('stale');
             await refusedWith(h.writer.approve(otherId, approve(members[late % n]!, otherId)), 'StaleVersion');
           }
           expect(h.view.head.version).toBe(1);
@@ -642,7 +649,7 @@ describe('write path properties', () => {
           await refusedWith(h.writer.submit({ payload: p, approvals: [approve(firstSigner, id), bad[0]!] }), 'BadSignature');
           refused += 2;
           expect(await snapshot(h, [id])).toEqual(empty);
-          expect(await h.writer.proposalView(id)).toBeUndefined();
+          expect(await proposalView(h, id)).toBeUndefined();
 
           const r = await h.writer.submit({ payload: p, approvals: [approve(firstSigner, id)] });
           expect(r.view.status).toBe(m === 1 ? 'committed' : 'pending');
@@ -670,7 +677,9 @@ describe('write path properties', () => {
             expect(await snapshot(h, [id])).toEqual(before);
           }
           expect(h.view.head.version).toBe(m === 1 ? 1 : 0);
-          expect(await refusedAuditCount(h)).toBe(refused);
+          // None of them is a signed claim: logged and counted, never audited (SPEC §9).
+          expect(await refusedAuditCount(h)).toBe(0);
+          expect(h.writer.refusals).toEqual({ audited: 0, unaudited: refused });
 
           // The valid approvals still reach quorum; only valid signatures were kept.
           const others = members.filter((s) => s !== firstSigner);

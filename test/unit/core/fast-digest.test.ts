@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { blake3Digest, toHex } from '../../src/core/encoding.js';
-import type { Descriptor } from '../../src/core/schemas.js';
-import { planOps, RegistryState } from '../../src/core/state.js';
-import { fastDigest } from '../../src/state/fast-digest.js';
-import { signers, signerSet } from '../helpers/fixtures.js';
+import { blake3Digest, toHex } from '../../../src/core/encoding.js';
+import type { Descriptor } from '../../../src/core/schemas.js';
+import { planOps, RegistryState } from '../../../src/core/state.js';
+import { fastDigest } from '../../../src/core/fast-digest.js';
+import { signers, signerSet } from '../../helpers/fixtures.js';
 
 describe('the WebAssembly BLAKE3 used for state roots', () => {
   it('agrees with @noble on random inputs of every size', async () => {

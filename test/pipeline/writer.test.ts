@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { hashOf } from '../../src/core/encoding.js';
 import { RegistryError } from '../../src/core/errors.js';
 import { checkGenesisRecord } from '../../src/core/records.js';
+import { AuditedLog } from '../../src/pipeline/audited-log.js';
 import { Writer, type WriterOptions } from '../../src/pipeline/writer.js';
+import { fullView } from '../../src/state/proposal-view.js';
 import { openLog } from '../../src/state/replay.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store, WriteBatch } from '../../src/store/store.js';
@@ -30,36 +32,41 @@ async function rig(options: Partial<WriterOptions> = {}, store: Store = new Sqli
   let now = T0;
   const view = await openLog(store, checkGenesisRecord(genesisRecord('w', keys, 2, T0)));
   const errors: string[] = [];
-  const writer = new Writer({ store, view, registryId: 'w', now: () => now, log: { error: (_f, m) => errors.push(m) }, ...options });
+  const log = new AuditedLog(store, { error: (_f, m) => errors.push(m) });
+  const writer = new Writer({ log, view, registryId: 'w', now: () => now, logger: { error: (_f, m) => errors.push(m) }, ...options });
   await writer.open();
-  return { store, view, writer, errors, setNow: (t: number) => (now = t) };
+  const proposalView = async (id: string) => {
+    const stored = await store.proposal(id);
+    return stored && fullView(stored, view.state);
+  };
+  return { store, view, writer, log, errors, proposalView, setNow: (t: number) => (now = t) };
 }
 
 const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof RegistryError ? e.code : String(e)));
 
 describe('the writer', () => {
   it('settles a pending proposal past its expiry as expired, not stale, when another commits first', async () => {
-    const { view, writer, store, setNow } = await rig();
+    const { view, writer, store, setNow, proposalView } = await rig();
     const short = proposal('w', view.head, [put('a')], { now: T0, ttlMs: 1000 });
     const long = proposal('w', view.head, [put('b')], { now: T0 });
     await writer.submit({ payload: short, approvals: [approve(keys[0]!, hashOf(short))] });
     await writer.submit({ payload: long, approvals: [approve(keys[0]!, hashOf(long))] });
     setNow(T0 + 2000); // no sweep has run yet
     expect((await writer.approve(hashOf(long), approve(keys[1]!, hashOf(long)))).status).toBe('committed');
-    expect((await writer.proposalView(hashOf(short)))?.status).toBe('expired');
+    expect((await proposalView(hashOf(short)))?.status).toBe('expired');
     const events = (await store.audit(1, 100)).map((t) => JSON.parse(t));
     expect(events.filter((e) => e.kind === 'proposal_expired').map((e) => e.proposal_id)).toEqual([hashOf(short)]);
   });
 
   it('checks a late signature before telling it the proposal expired', async () => {
-    const { view, writer, setNow } = await rig();
+    const { view, writer, setNow, proposalView } = await rig();
     const p = proposal('w', view.head, [put('a')], { now: T0, ttlMs: 1000 });
     const id = hashOf(p);
     await writer.submit({ payload: p, approvals: [approve(keys[0]!, id)] });
     setNow(T0 + 5000);
     expect(await code(writer.approve(id, { signer_id: 'bob', sig: approve(keys[0]!, id).sig }))).toBe('BadSignature');
     expect(await code(writer.approve(id, approve(keys[1]!, id)))).toBe('Gone');
-    expect((await writer.proposalView(id))?.status).toBe('expired');
+    expect((await proposalView(id))?.status).toBe('expired');
   });
 
   it('audits valid approvals refused because the proposal is stale or expired', async () => {
@@ -80,17 +87,53 @@ describe('the writer', () => {
     ]);
   });
 
-  it('folds approvals by strangers into one audit event per request', async () => {
+  it('audits no approval by an id the registry never had, nor one whose signature does not verify (SPEC §9)', async () => {
     const { view, writer, store } = await rig();
     const p = proposal('w', view.head, [put('a')]);
     const strangers = signers(...Array.from({ length: 50 }, (_, i) => `nobody-${i}`));
-    const before = (await store.audit(1, 1000)).length;
+    const before = await store.audit(1, 1000);
     expect(await code(writer.submit({ payload: p, approvals: strangers.map((s) => approve(s, hashOf(p))) }))).toBe('BadSignature');
+    // A current signer's name on a signature by another key, beside a good approval.
+    const junk = { signer_id: 'bob', sig: approve(keys[0]!, hashOf(p)).sig };
+    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), junk] }))).toBe('BadSignature');
+    expect(await code(writer.approve(hashOf(p), junk))).toBe('NotFound');
+    expect(await store.audit(1, 1000)).toEqual(before);
+    expect(writer.refusals).toEqual({ audited: 0, unaudited: 51 });
+  });
+
+  it('audits a removed signer whose approval verifies under the key it had (SPEC §9)', async () => {
+    const { view, writer, store } = await rig();
+    const rotation = proposal('w', view.head, [setSigners(signerSet([keys[0]!, keys[1]!], 2))]);
+    await writer.submit({ payload: rotation, approvals: [approve(keys[0]!, hashOf(rotation)), approve(keys[1]!, hashOf(rotation))] });
+    expect(view.head.version).toBe(1);
+    const p = proposal('w', view.head, [put('a')]);
+    const before = (await store.audit(1, 1000)).length;
+    // carol alone, removed: no current signer approved, but her signature is a signed claim.
+    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[2]!, hashOf(p))] }))).toBe('BadSignature');
+    // carol beside alice: not a signer for this proposal, and audited as herself.
+    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), approve(keys[2]!, hashOf(p))] }))).toBe('BadSignature');
+    // carol's name on a signature by another key proves nothing: not audited.
+    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), { signer_id: 'carol', sig: approve(keys[1]!, hashOf(p)).sig }] }))).toBe(
+      'BadSignature',
+    );
+    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
+    expect(added.map((e) => [e.kind, e.signer_id, e.reason])).toEqual([
+      ['approval_refused', 'carol', 'a proposal needs at least one approval by a signer of the current set'],
+      ['approval_refused', 'carol', 'not a signer of this registry for this proposal'],
+    ]);
+  });
+
+  it('audits a signed approval of a proposal for another registry, and no unsigned one (SPEC §9)', async () => {
+    const { view, writer, store } = await rig();
+    const p = proposal('other', view.head, [put('a')]);
+    const before = (await store.audit(1, 1000)).length;
+    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), { signer_id: 'bob', sig: approve(keys[0]!, hashOf(p)).sig }] }))).toBe(
+      'BadSignature',
+    );
     const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
     expect(added).toHaveLength(1);
-    expect(added[0]).toMatchObject({ kind: 'approval_refused', proposal_id: hashOf(p) });
-    expect(added[0].signer_id).toBeUndefined();
-    expect(added[0].reason).toMatch(/not signers of this registry: nobody-0, nobody-1/);
+    expect(added[0]).toMatchObject({ kind: 'approval_refused', proposal_id: hashOf(p), signer_id: 'alice' });
+    expect(added[0].reason).toMatch(/registry other/);
   });
 
   it('refuses new proposals beyond the pending limit with 503', async () => {
@@ -117,14 +160,14 @@ describe('the writer', () => {
   });
 
   it('answers 503 and changes nothing in memory when the store cannot be written', async () => {
-    const { view, writer, store, errors } = await rig();
+    const { view, writer, store, errors, log } = await rig();
     const p = proposal('w', view.head, [put('a')]);
     await writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p))] });
     const before = { head: view.head, pending: writer.pendingCount };
     await store.close(); // a real failure: every write now throws
     expect(await code(writer.approve(hashOf(p), approve(keys[1]!, hashOf(p))))).toBe('Unavailable');
     expect({ head: view.head, pending: writer.pendingCount }).toEqual(before);
-    expect(writer.storeProblem).toMatch(/not open/i);
+    expect(log.storeProblem).toMatch(/not open/i);
     expect(errors).toEqual(['the log could not be read']);
     const q = proposal('w', view.head, [put('b')]);
     expect(await code(writer.submit({ payload: q, approvals: [approve(keys[0]!, hashOf(q))] }))).toBe('Unavailable');
@@ -132,7 +175,7 @@ describe('the writer', () => {
 
   it('leaves everything as it was when the commit itself cannot be written, and commits on retry', async () => {
     const store = new FailingCommitStore({ path: ':memory:' });
-    const { view, writer } = await rig({}, store);
+    const { view, writer, proposalView, log } = await rig({}, store);
     const p = proposal('w', view.head, [put('a')]);
     const id = hashOf(p);
     await writer.submit({ payload: p, approvals: [approve(keys[0]!, id)] });
@@ -142,10 +185,10 @@ describe('the writer', () => {
     expect(view.head.version).toBe(0);
     expect(await store.commit(1)).toBeUndefined();
     expect(await store.audit(1, 100)).toEqual(auditBefore);
-    expect((await writer.proposalView(id))?.approvals).toEqual([{ signer_id: 'alice' }]);
-    expect(writer.storeProblem).toMatch(/injected/);
+    expect((await proposalView(id))?.approvals).toEqual([{ signer_id: 'alice' }]);
+    expect(log.storeProblem).toMatch(/injected/);
     expect((await writer.approve(id, approve(keys[1]!, id))).status).toBe('committed');
-    expect(writer.storeProblem).toBeUndefined();
+    expect(log.storeProblem).toBeUndefined();
     expect(view.head.version).toBe(1);
   });
 
@@ -154,13 +197,13 @@ describe('the writer', () => {
     const newcomers = signers(...Array.from({ length: 64 }, (_, i) => `new-${String(i).padStart(2, '0')}`));
     const p = proposal('w', view.head, [setSigners(signerSet(newcomers, 1))]);
     const id = hashOf(p);
-    const before = (await store.audit(1, 1000)).length;
-    // Only the proposed signers approve: one folded event, not 64.
+    const before = await store.audit(1, 1000);
+    // Only the proposed signers approve: refused, and nothing audited (their keys are only
+    // the sender's say-so, never decoded).
     expect(await code(writer.submit({ payload: p, approvals: newcomers.map((s) => approve(s, id)) }))).toBe('BadSignature');
-    // A junk signature under a current signer's name: one event, for that signer.
+    // A junk signature under a current signer's name: refused before any proposed key is looked at.
     expect(await code(writer.submit({ payload: p, approvals: [{ signer_id: 'alice', sig: approve(keys[1]!, id).sig }, ...newcomers.map((s) => approve(s, id))] }))).toBe('BadSignature');
-    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
-    expect(added.map((e) => e.signer_id ?? null)).toEqual([null, 'alice']);
+    expect(await store.audit(1, 1000)).toEqual(before);
     // Once alice has vouched for it, the proposed signers are signers of this proposal.
     const r = await writer.submit({ payload: p, approvals: [approve(keys[0]!, id), ...newcomers.slice(0, 1).map((s) => approve(s, id))] });
     expect(r.view).toMatchObject({ status: 'pending', proposed_threshold: 1 });

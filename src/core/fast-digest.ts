@@ -3,7 +3,7 @@
 // record hashes in the writer (payloads reach 1 MiB), and start-up replay. The pure core's
 // default stays @noble; test/unit/fast-digest.test.ts proves the two agree.
 import { createBLAKE3 } from 'hash-wasm';
-import type { Digest32 } from '../core/encoding.js';
+import type { Digest32 } from './encoding.js';
 
 export async function fastDigest(): Promise<Digest32> {
   const hasher = await createBLAKE3(256);

@@ -2,10 +2,10 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { generateKeyPair, signApproval } from './core/crypto.js';
-import { formatTime, hashOf } from './core/encoding.js';
-import { assembleGenesis, buildGenesisPayload } from './core/records.js';
-import { writeKeyFile } from './cli/keyfile.js';
+import { generateKeyPair, signApproval } from '../core/crypto.js';
+import { formatTime, hashOf } from '../core/encoding.js';
+import { assembleGenesis, buildGenesisPayload } from '../core/records.js';
+import { writeKeyFile } from './keyfile.js';
 
 export const DEV_SIGNERS = ['alice', 'bob', 'carol'];
 
