@@ -83,12 +83,15 @@ export function judgeApprovals(ctx: ApprovalContext, approvals: readonly Approva
 export function judgeNewProposal(ctx: ApprovalContext, approvals: readonly Approval[]): Verdict {
   const byCurrent = approvals.filter((a) => isCurrentSigner(ctx.electorate, a.signer_id));
   if (byCurrent.length === 0) return refuseAll(ctx, approvals, NO_CURRENT_SIGNER, new RegistryError('BadSignature', NO_CURRENT_SIGNER));
+  const others = approvals.filter((a) => !isCurrentSigner(ctx.electorate, a.signer_id));
   const current = judgeApprovals({ ...ctx, electorate: { current: ctx.electorate.current } }, byCurrent);
-  if (!current.ok) return current;
-  return judgeApprovals(
-    ctx,
-    approvals.filter((a) => !isCurrentSigner(ctx.electorate, a.signer_id)),
-  );
+  if (current.ok) return judgeApprovals(ctx, others);
+  // The request is refused, and the proposed set stays unlooked-at. Approvals by ids outside
+  // any set of this proposal are refused on their own account all the same, and audited when
+  // they are signed claims (a removed signer): a junk approval beside them must not hide them.
+  const strangers = others.filter((a) => keyOf(ctx.electorate, a.signer_id) === undefined);
+  const refusals = [...current.refusals, ...strangers.map((a) => ({ signer_id: a.signer_id, reason: NOT_A_SIGNER, signed: isSignedClaim(ctx, a) }))];
+  return { ok: false, error: badSignature(ctx.proposalId, refusals), refusals };
 }
 
 /** Approvals refused with `error` before any electorate is trusted (a proposal for another

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Test-vector generator for the registry wire contract (SPEC §1–§5).
+// Test-vector generator for the registry wire contract (SPEC §1–§5, and §6/§9 admission).
 //
 // This is an INDEPENDENT implementation written from the SPEC page: it imports nothing from
 // src/, only @noble/ed25519, @noble/hashes and canonicalize. Everything is deterministic
@@ -14,6 +14,9 @@
 //                        signer set may or may not hold
 //   records.json         a genesis record and commit records (§4), chained, with their hashes
 //   state-roots.json     state roots (§5) of signer sets and descriptor lists, with follow-up steps
+//   admission.json       which approvals a request may carry (§3, §6: electorate, a current signer
+//                        first, another registry) and which refused ones are audited (§9: signed
+//                        claims under a key the id has or had), computed from this file's reading
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -731,6 +734,260 @@ const stateCases = [
 }
 
 // ---------------------------------------------------------------------------------------
+// §2, §3, §6, §9 admission: which approvals a request may carry, and which refused ones are
+// audited. The registry of records.json, at its head (v3): genesis alice, bob, carol (2 of 3),
+// then v2 rotated to alice, bob, dave (2 of 3), so carol is a removed signer.
+//
+// This generator's reading of the SPEC:
+// - An approval is judged against its proposal's electorate: the set in force and, for a
+//   set_signers proposal, the proposed set (§3, §4, §6). An id outside it is refused ("not a
+//   signer"); an id inside it whose signature does not verify under its key is refused ("bad
+//   signature"). Any refusal refuses the whole request (422 BadSignature, §6, §7). A valid
+//   approval that travels with a faulty one is not itself refused: the request is.
+// - A new proposal needs at least one approval by a current signer (§6). Without one, every
+//   approval is refused. Until a current signer's approval verifies, the proposed set is the
+//   sender's say-so: its keys are not checked and its ids not trusted (the project's choice).
+// - A proposal for another registry: every approval is refused (§3, §6).
+// - §9 (2026-11-23): a refused approval is audited when it is a signed claim, i.e. its
+//   signature verifies under the key its id has or had in THIS registry (any set of the
+//   history, never a proposed set that is not yet in force). A bad signature, or an id the
+//   registry never had, proves nothing and is not audited. One approval_refused event per
+//   signer id, the first signed refusal's reason, in order.
+const ADMISSION_IDS = [...SIGNER_IDS, 'mallory'];
+/** Secret keys: alice…frank use vector keys 0–5; mallory (never a signer) has her own seed. */
+const admissionSk = (id) => (id === 'mallory' ? blake3(utf8('admission-key-mallory')) : KEYS[SIGNER_IDS.indexOf(id)].sk);
+const admissionPk = (id) => publicKey(admissionSk(id));
+const idSet = (threshold, ...ids) => ({
+  threshold,
+  signers: ids.map((id) => ({ id, public_key: admissionPk(id) })).sort((a, b) => Buffer.compare(Buffer.from(a.id), Buffer.from(b.id))),
+});
+
+const GENESIS = idSet(2, 'alice', 'bob', 'carol'); // genesis of records.json
+const S1 = idSet(2, 'alice', 'bob', 'dave'); // in force since v2 of records.json
+const S2 = idSet(2, 'alice', 'bob', 'frank'); // a second rotation: dave came and went
+const PROPOSED = idSet(3, 'bob', 'dave', 'erin', 'frank'); // proposed: alice leaves, erin and frank join
+if (jcs(GENESIS) !== jcs(genesisSet) || jcs(S1) !== jcs(chainState.signerSet)) throw new Error('admission history is not the chain of records.json');
+const HISTORY_A = [GENESIS, S1];
+const HISTORY_B = [GENESIS, S1, S2];
+
+const plainPayload = proposal(head, [{ op: 'put', descriptor: descriptor('svc-admission', 'service', { status: 'online' }, { port: 9000 }) }], {
+  created_at: at(40),
+  reason: 'admission vectors',
+});
+const rotationPayload = proposal(head, [{ op: 'set_signers', signer_set: PROPOSED }], { created_at: at(41), reason: 'rotate to bob, dave, erin, frank' });
+const foreignPayload = { ...plainPayload, registry_id: 'prod-us' };
+const laterPayload = proposal({ version: 4, hash: hashOf({ seed: 'admission-base-4' }) }, [{ op: 'delete', id: 'svc-admission' }], {
+  created_at: at(50),
+});
+const PLAIN = hashOf(plainPayload);
+const ROTATION = hashOf(rotationPayload);
+const FOREIGN = hashOf(foreignPayload);
+const LATER = hashOf(laterPayload);
+
+// Approval makers: [approval, note].
+const good = (id, hash) => [{ signer_id: id, sig: sign(admissionSk(id), approvalMessage(hash)) }, `${id}: valid, own key`];
+const otherKey = (id, keyId, hash) => [
+  { signer_id: id, sig: sign(admissionSk(keyId), approvalMessage(hash)) },
+  `${id}: signed with ${keyId}'s key`,
+];
+const flipped = (id, hash) => [{ signer_id: id, sig: flipBit(sign(admissionSk(id), approvalMessage(hash)), 33, 2) }, `${id}: own key, one bit of S flipped`];
+const junk = (id) => [{ signer_id: id, sig: hex(concat([blake3(utf8(`junk-${id}-r`)), blake3(utf8(`junk-${id}-s`))])) }, `${id}: 64 junk bytes`];
+const otherPayload = (id, hash, otherHash) => [
+  { signer_id: id, sig: sign(admissionSk(id), approvalMessage(otherHash)) },
+  `${id}: own key, over another proposal`,
+];
+
+/** The key an id has or had in this registry: an id names one key for the registry's life. */
+function historyKeys(history) {
+  const keys = new Map();
+  for (const set of history) {
+    for (const s of set.signers) {
+      if (keys.has(s.id) && keys.get(s.id) !== s.public_key) throw new Error(`${s.id} changed key`);
+      keys.set(s.id, s.public_key);
+    }
+  }
+  return keys;
+}
+const signedClaim = (c, a) => {
+  const key = historyKeys(c.history).get(a.signer_id);
+  return key !== undefined && verifyReference(key, c.proposal_id, a.sig);
+};
+
+/** The refusals for one admission case, in the order of its approvals: [id, signed, kind]. */
+function admissionRefusals(c) {
+  const currentKeys = new Map(c.current.signers.map((s) => [s.id, s.public_key]));
+  const electorateKeys = new Map([...(c.proposed?.signers ?? []).map((s) => [s.id, s.public_key]), ...currentKeys]);
+  const all = (kind) => c.approvals.map((a) => [a.signer_id, signedClaim(c, a), kind]);
+  const judge = (a, keys) => {
+    const key = keys.get(a.signer_id);
+    if (key === undefined) return [a.signer_id, signedClaim(c, a), 'not_a_signer'];
+    return verifyReference(key, c.proposal_id, a.sig) ? undefined : [a.signer_id, false, 'bad_signature'];
+  };
+  if (c.mode === 'foreign') return all('other_registry');
+  if (c.mode === 'known') return c.approvals.map((a) => judge(a, electorateKeys)).filter(Boolean);
+  // mode 'new'
+  if (!c.approvals.some((a) => currentKeys.has(a.signer_id))) return all('no_current_signer');
+  const currentOk = c.approvals.every((a) => !currentKeys.has(a.signer_id) || judge(a, currentKeys) === undefined);
+  if (currentOk) return c.approvals.map((a) => judge(a, electorateKeys)).filter(Boolean);
+  // A current signer's approval failed: the proposed set stays untrusted, so approvals by its
+  // ids are not judged; any other id outside the current set is refused all the same.
+  const proposedIds = new Set((c.proposed?.signers ?? []).map((s) => s.id));
+  return c.approvals
+    .map((a) => (currentKeys.has(a.signer_id) ? judge(a, currentKeys) : proposedIds.has(a.signer_id) ? undefined : judge(a, currentKeys)))
+    .filter(Boolean);
+}
+
+function admissionCase(name, mode, { history = HISTORY_A, current = S1, proposed, proposalId = PLAIN, approvals }) {
+  const c = {
+    name,
+    mode,
+    history,
+    current,
+    ...(proposed === undefined ? {} : { proposed }),
+    proposal_id: proposalId,
+    approvals: approvals.map(([a]) => a),
+    notes: approvals.map(([, note]) => note),
+  };
+  if (jcs(current) !== jcs(history[history.length - 1])) throw new Error(`${name}: current is not the last set of history`);
+  const refused = admissionRefusals(c);
+  if (refused.length === 0) return { ...c, ok: true };
+  const audited = [];
+  for (const [id, signed] of refused) if (signed && !audited.includes(id)) audited.push(id);
+  return {
+    ...c,
+    ok: false,
+    refusals: refused.map(([id, signed]) => [id, signed]),
+    refusal_kinds: refused.map(([, , kind]) => kind),
+    audited,
+  };
+}
+
+const admissionCases = [
+  // judgeApprovals: a proposal the registry already holds, no rotation.
+  admissionCase('known: two current signers, both valid', 'known', { approvals: [good('alice', PLAIN), good('bob', PLAIN)] }),
+  admissionCase("known: a member's name signed with another key (bob's name, mallory's key)", 'known', {
+    approvals: [good('alice', PLAIN), otherKey('bob', 'mallory', PLAIN)],
+  }),
+  admissionCase("known: a flipped bit in a current signer's signature", 'known', { approvals: [flipped('alice', PLAIN), good('bob', PLAIN)] }),
+  admissionCase('known: an id the registry never had (mallory), valid under her own key', 'known', {
+    approvals: [good('alice', PLAIN), good('mallory', PLAIN)],
+  }),
+  admissionCase('known: a removed signer (carol), valid under her old key, is audited', 'known', {
+    approvals: [good('alice', PLAIN), good('carol', PLAIN), good('bob', PLAIN)],
+  }),
+  admissionCase('known: a removed signer (carol) with a junk signature is not audited', 'known', { approvals: [junk('carol')] }),
+  admissionCase('known: a removed signer (carol) replaying her signature of another proposal is not audited', 'known', {
+    approvals: [otherPayload('carol', PLAIN, LATER)],
+  }),
+  admissionCase('known: a signer removed two sets back (dave, in force only in the middle set), valid under his old key', 'known', {
+    history: HISTORY_B,
+    current: S2,
+    proposalId: LATER,
+    approvals: [good('frank', LATER), good('dave', LATER), good('carol', LATER)],
+  }),
+  admissionCase("known: a would-be signer's valid approval of a proposal that is not a rotation (erin)", 'known', {
+    approvals: [good('alice', PLAIN), good('erin', PLAIN)],
+  }),
+  admissionCase('known: a duplicate approval by the same current signer, both valid', 'known', {
+    approvals: [good('alice', PLAIN), good('alice', PLAIN)],
+  }),
+  admissionCase('known: a removed signer twice, a junk signature then a valid one: one event, for the signed one', 'known', {
+    approvals: [junk('carol'), good('bob', PLAIN), good('carol', PLAIN), good('carol', PLAIN)],
+  }),
+  admissionCase('known: everything at once (valid, stranger, bad signature, removed junk, removed valid)', 'known', {
+    approvals: [good('alice', PLAIN), good('mallory', PLAIN), flipped('bob', PLAIN), junk('carol'), good('carol', PLAIN), otherKey('dave', 'carol', PLAIN)],
+  }),
+  // judgeApprovals for a rotation: the electorate is the current set plus the proposed set.
+  admissionCase('known rotation: current and proposed signers, all valid', 'known', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('alice', ROTATION), good('bob', ROTATION), good('dave', ROTATION), good('erin', ROTATION), good('frank', ROTATION)],
+  }),
+  admissionCase('known rotation: proposed signers only, valid (the proposal is already vouched for)', 'known', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('erin', ROTATION), good('frank', ROTATION)],
+  }),
+  admissionCase('known rotation: a removed signer (carol) is not in the proposed set either', 'known', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('bob', ROTATION), good('carol', ROTATION)],
+  }),
+  // judgeNewProposal.
+  admissionCase('new: one valid current signer', 'new', { approvals: [good('bob', PLAIN)] }),
+  admissionCase('new: a duplicate approval by the same current signer, the second flipped', 'new', {
+    approvals: [good('bob', PLAIN), flipped('bob', PLAIN)],
+  }),
+  admissionCase('new: no current signer: a removed signer (valid old key, audited) and a stranger', 'new', {
+    approvals: [good('carol', PLAIN), good('mallory', PLAIN)],
+  }),
+  admissionCase('new rotation: proposed signers only, valid under their proposed keys: refused, not audited', 'new', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('erin', ROTATION), good('frank', ROTATION)],
+  }),
+  admissionCase('new rotation: no current signer: a proposed signer, a removed signer twice (valid, junk)', 'new', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('erin', ROTATION), good('carol', ROTATION), junk('carol')],
+  }),
+  admissionCase('new rotation: current and proposed signers, all valid', 'new', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('erin', ROTATION), good('alice', ROTATION), good('frank', ROTATION), good('bob', ROTATION), good('dave', ROTATION)],
+  }),
+  admissionCase("new rotation: a current signer valid, a proposed signer's flipped signature", 'new', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('alice', ROTATION), flipped('erin', ROTATION)],
+  }),
+  admissionCase('new rotation: a current signer valid, a removed signer valid under her old key (audited)', 'new', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [good('dave', ROTATION), good('carol', ROTATION)],
+  }),
+  admissionCase("new rotation: a current signer's bad signature: the proposed signers are not judged", 'new', {
+    proposed: PROPOSED,
+    proposalId: ROTATION,
+    approvals: [otherKey('alice', 'mallory', ROTATION), good('erin', ROTATION), flipped('frank', ROTATION)],
+  }),
+  admissionCase("new: a current signer's bad signature next to a removed signer's valid one (still audited)", 'new', {
+    approvals: [otherKey('alice', 'mallory', PLAIN), good('carol', PLAIN)],
+  }),
+  // refuseAll: a proposal for another registry.
+  admissionCase('foreign: a proposal for another registry: signed claims by current and removed signers are audited, once each', 'foreign', {
+    proposalId: FOREIGN,
+    approvals: [
+      good('alice', FOREIGN),
+      good('carol', FOREIGN),
+      good('mallory', FOREIGN),
+      flipped('bob', FOREIGN),
+      good('erin', FOREIGN),
+      good('alice', FOREIGN),
+    ],
+  }),
+];
+{
+  // Every branch is covered, and the notes say what the reference verifier finds.
+  const kinds = new Set(admissionCases.flatMap((c) => c.refusal_kinds ?? []));
+  for (const k of ['not_a_signer', 'bad_signature', 'no_current_signer', 'other_registry']) if (!kinds.has(k)) throw new Error(`no ${k} case`);
+  for (const mode of ['known', 'new']) if (!admissionCases.some((c) => c.mode === mode && c.ok)) throw new Error(`no accepted ${mode} case`);
+  for (const mode of ['known', 'new', 'foreign']) if (!admissionCases.some((c) => c.mode === mode && !c.ok)) throw new Error(`no refused ${mode} case`);
+  if (!admissionCases.some((c) => c.refusals?.some(([, s]) => s) && c.refusals.some(([, s]) => !s))) throw new Error('no mixed case');
+  if (!admissionCases.some((c) => c.audited && new Set(c.refusals.filter(([, s]) => s).map(([id]) => id)).size < c.refusals.filter(([, s]) => s).length)) {
+    throw new Error('no case where audit events are deduplicated');
+  }
+  for (const c of admissionCases) {
+    c.approvals.forEach((a, i) => {
+      const ownKey = verifyReference(admissionPk(a.signer_id), c.proposal_id, a.sig);
+      if (ownKey !== c.notes[i].endsWith('valid, own key')) throw new Error(`${c.name}: note "${c.notes[i]}" is wrong`);
+    });
+  }
+  if (new Set(admissionCases.map((c) => c.name)).size !== admissionCases.length) throw new Error('duplicate admission case names');
+  if (ADMISSION_IDS.some((id) => !/^[a-z0-9._-]{1,64}$/.test(id))) throw new Error('bad signer id');
+}
+
+// ---------------------------------------------------------------------------------------
 const write = (file, value) => writeFileSync(join(OUT, file), `${JSON.stringify(value, null, 2)}\n`);
 const note = 'Generated by test/vectors/generate.mjs (npm run vectors), an implementation of SPEC §1–§5 independent of src/. Do not edit by hand.';
 
@@ -751,10 +1008,29 @@ write('records.json', {
   signers: SIGNER_IDS.slice(0, 4).map((id, i) => ({ id, secret_key: KEYS[i].secret_key, public_key: KEYS[i].public_key })),
   records,
 });
+write('admission.json', {
+  description:
+    `${note} Which approvals a request may carry (§3, §6) and which refusals are audited (§9). mode "known": the approvals of a proposal ` +
+    'the registry holds, judged against its electorate (current set, plus proposed set for a rotation); "new": the approvals sent with a ' +
+    'new proposal (at least one by a current signer, whose approvals are checked before the proposed set is trusted); "foreign": a ' +
+    'proposal for another registry (all refused). history lists every signer set in force so far, genesis first; current is its last. ' +
+    'When ok is false, refusals lists [signer_id, signed] in order (signed: the signature verifies under the key the id has or had in ' +
+    'history), refusal_kinds the reason of each, and audited the signer ids of the approval_refused events, in order (one per id, ' +
+    'signed refusals only). notes say what each approval is. The whole request is refused (422 BadSignature) when any approval is.',
+  registry_id: REGISTRY_ID,
+  signers: ADMISSION_IDS.map((id) => ({ id, secret_key: hex(admissionSk(id)), public_key: admissionPk(id) })),
+  payloads: [
+    { name: 'plain: a put on the head of records.json', payload: plainPayload, hash: PLAIN },
+    { name: 'rotation: set_signers to the proposed set', payload: rotationPayload, hash: ROTATION },
+    { name: 'foreign: the plain payload for registry prod-us', payload: foreignPayload, hash: FOREIGN },
+    { name: 'later: a delete on a later head (history with two rotations)', payload: laterPayload, hash: LATER },
+  ],
+  cases: admissionCases,
+});
 write('state-roots.json', {
   description: `${note} root = b3("registry-state-v1" ‖ bucket_hash(0..255) ‖ b3(JCS(signer_set))); each step's ops apply to the state after the previous step, and root is the state root after them.`,
   vectors: stateCases,
 });
 console.log(
-  `wrote ${payloadVectors.length} payload hashes, ${approvalCases.length} approvals + ${keyCases.length} keys, ${records.length} records, ${stateCases.length} state roots to ${OUT}`,
+  `wrote ${payloadVectors.length} payload hashes, ${approvalCases.length} approvals + ${keyCases.length} keys, ${records.length} records, ${stateCases.length} state roots, ${admissionCases.length} admission cases to ${OUT}`,
 );
