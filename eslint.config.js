@@ -1,0 +1,37 @@
+// @ts-check
+// Flat config. TypeScript (src/, test/, vitest.config.ts) gets typescript-eslint's
+// recommendedTypeChecked rules through the project service (tsconfig.json). Plain JS
+// (perf/*.mjs, test/vectors/generate.mjs, the root config files) is linted with the
+// recommended rules only: it is not part of any tsconfig, so no type information.
+// eslint-config-prettier goes last so that no formatting rule fights Prettier.
+import eslint from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import prettier from 'eslint-config-prettier';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default defineConfig(
+  {
+    ignores: ['dist/', 'coverage/', 'node_modules/', 'data/', 'perf/results/', 'test/vectors/*.json'],
+  },
+  eslint.configs.recommended,
+  tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      globals: globals.node,
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+  },
+  prettier,
+);
