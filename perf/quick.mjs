@@ -51,17 +51,45 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 
 const dir = mkdtempSync(join(tmpdir(), 'registry-perf-'));
 const keys = ['alice', 'bob', 'carol'].map((id) => ({ id, ...generateKeyPair() }));
-const payload = buildGenesisPayload('perf', { threshold: 2, signers: keys.map((k) => ({ id: k.id, public_key: k.publicKey })) }, formatTime(Date.now()));
+const payload = buildGenesisPayload(
+  'perf',
+  { threshold: 2, signers: keys.map((k) => ({ id: k.id, public_key: k.publicKey })) },
+  formatTime(Date.now()),
+);
 const gHash = hashOf(payload);
-const genesis = assembleGenesis(payload, keys.slice(0, 2).map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, gHash) })), formatTime(Date.now()));
+const genesis = assembleGenesis(
+  payload,
+  keys.slice(0, 2).map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, gHash) })),
+  formatTime(Date.now()),
+);
 writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis));
-const registry = await serve(['dist/cli/main.js', 'serve', '--genesis', join(dir, 'genesis.json'), '--db', join(dir, 'registry.db'), '--port', '0', '--log-level', 'warn']);
+const registry = await serve([
+  'dist/cli/main.js',
+  'serve',
+  '--genesis',
+  join(dir, 'genesis.json'),
+  '--db',
+  join(dir, 'registry.db'),
+  '--port',
+  '0',
+  '--log-level',
+  'warn',
+]);
 const base = registry.url;
 
 async function flow(ops) {
   const head = await (await fetch(`${base}/registry/head`)).json();
   const now = Date.now();
-  const p = { type: 'registry.proposal', schema_version: 1, registry_id: 'perf', base_version: head.version, base_hash: head.hash, ops, created_at: formatTime(now), expires_at: formatTime(now + 3600_000) };
+  const p = {
+    type: 'registry.proposal',
+    schema_version: 1,
+    registry_id: 'perf',
+    base_version: head.version,
+    base_hash: head.hash,
+    ops,
+    created_at: formatTime(now),
+    expires_at: formatTime(now + 3600_000),
+  };
   const id = hashOf(p);
   const a1 = { signer_id: 'alice', sig: signApproval(keys[0].secretKey, id) };
   const a2 = { signer_id: 'bob', sig: signApproval(keys[1].secretKey, id) };
@@ -74,13 +102,19 @@ async function flow(ops) {
 
 // Seed: descriptors in commits of 100.
 for (let i = 0; i < descriptors; i += 100) {
-  await flow(Array.from({ length: Math.min(100, descriptors - i) }, (_, j) => ({ op: 'put', descriptor: { id: `svc-${i + j}`, kind: 'service', labels: { region: `r${j % 5}` }, body: { addr: `10.0.${i / 100}.${j}:443` } } })));
+  await flow(
+    Array.from({ length: Math.min(100, descriptors - i) }, (_, j) => ({
+      op: 'put',
+      descriptor: { id: `svc-${i + j}`, kind: 'service', labels: { region: `r${j % 5}` }, body: { addr: `10.0.${i / 100}.${j}:443` } },
+    })),
+  );
 }
 
 // Governance flows, one after another (a commit's successor must be based on it).
 const flowMs = [];
 const t0 = performance.now();
-for (let i = 0; i < flows; i++) flowMs.push(await flow([{ op: 'put', descriptor: { id: `flow-${i % 50}`, kind: 'service', labels: {}, body: { i } } }]));
+for (let i = 0; i < flows; i++)
+  flowMs.push(await flow([{ op: 'put', descriptor: { id: `flow-${i % 50}`, kind: 'service', labels: {}, body: { i } } }]));
 const flowSeconds = (performance.now() - t0) / 1000;
 flowMs.sort((a, b) => a - b);
 
@@ -129,13 +163,25 @@ bare.child.kill('SIGTERM');
 const { startRegistry } = await import('../dist/server.js');
 const { createLogger } = await import('../dist/obs/logger.js');
 const { DEFAULTS } = await import('../dist/config/config.js');
-const local = await startRegistry({ ...DEFAULTS, genesis: join(dir, 'genesis.json'), db: join(dir, 'writer.db'), port: 0, logLevel: 'silent' }, createLogger('silent'));
+const local = await startRegistry(
+  { ...DEFAULTS, genesis: join(dir, 'genesis.json'), db: join(dir, 'writer.db'), port: 0, logLevel: 'silent' },
+  createLogger('silent'),
+);
 const writerMs = [];
 const tw = performance.now();
 for (let i = 0; i < flows; i++) {
   const head = local.view.head;
   const now = Date.now();
-  const p = { type: 'registry.proposal', schema_version: 1, registry_id: 'perf', base_version: head.version, base_hash: head.hash, ops: [{ op: 'put', descriptor: { id: `flow-${i % 50}`, kind: 'service', labels: {}, body: { i } } }], created_at: formatTime(now), expires_at: formatTime(now + 3600_000) };
+  const p = {
+    type: 'registry.proposal',
+    schema_version: 1,
+    registry_id: 'perf',
+    base_version: head.version,
+    base_hash: head.hash,
+    ops: [{ op: 'put', descriptor: { id: `flow-${i % 50}`, kind: 'service', labels: {}, body: { i } } }],
+    created_at: formatTime(now),
+    expires_at: formatTime(now + 3600_000),
+  };
   const id = hashOf(p);
   const a1 = { signer_id: 'alice', sig: signApproval(keys[0].secretKey, id) };
   const a2 = { signer_id: 'bob', sig: signApproval(keys[1].secretKey, id) };
@@ -171,5 +217,22 @@ const table = [
 ].join('\n');
 mkdirSync('perf/results', { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-writeFileSync(`perf/results/${stamp}.json`, JSON.stringify({ at: new Date().toISOString(), connections, seconds, rounds, flows, descriptors, results, flow: { perSecond: flows / flowSeconds, p50: pct(flowMs, 50), p95: pct(flowMs, 95), p99: pct(flowMs, 99) }, writer: { perSecond: flows / writerSeconds, p50: pct(writerMs, 50), p95: pct(writerMs, 95), p99: pct(writerMs, 99) } }, null, 2));
+writeFileSync(
+  `perf/results/${stamp}.json`,
+  JSON.stringify(
+    {
+      at: new Date().toISOString(),
+      connections,
+      seconds,
+      rounds,
+      flows,
+      descriptors,
+      results,
+      flow: { perSecond: flows / flowSeconds, p50: pct(flowMs, 50), p95: pct(flowMs, 95), p99: pct(flowMs, 99) },
+      writer: { perSecond: flows / writerSeconds, p50: pct(writerMs, 50), p95: pct(writerMs, 95), p99: pct(writerMs, 99) },
+    },
+    null,
+    2,
+  ),
+);
 console.log(table);

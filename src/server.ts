@@ -58,12 +58,26 @@ export async function startRegistry(config: Config & { genesis: string }, logger
     const log = new AuditedLog(store, logger);
     const writer = new Writer({ log, view, registryId: genesis.payload.registry_id, logger });
     await writer.open();
-    writer.on('commit', (e) => logger.info({ version: e.record.version, hash: e.hash, proposal_id: e.record.payload_hash, changed_count: e.changed.length }, 'committed'));
+    writer.on('commit', (e) =>
+      logger.info(
+        { version: e.record.version, hash: e.hash, proposal_id: e.record.payload_hash, changed_count: e.changed.length },
+        'committed',
+      ),
+    );
     sweep = setInterval(() => writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
     sweep.unref();
     let closing = false;
     const app = buildApp(
-      { registryId: genesis.payload.registry_id, genesisHash: genesis.hash, serviceVersion: SERVICE_VERSION, view, writer, log, store, closing: () => closing },
+      {
+        registryId: genesis.payload.registry_id,
+        genesisHash: genesis.hash,
+        serviceVersion: SERVICE_VERSION,
+        view,
+        writer,
+        log,
+        store,
+        closing: () => closing,
+      },
       logger,
     );
     await app.listen({ host: config.host, port: config.port });

@@ -14,7 +14,10 @@ export function ensureDevGenesis(dataDir: string, logger: Logger, now = Date.now
   const path = resolve(dataDir, 'genesis.json');
   const keysDir = resolve(dataDir, 'dev-keys');
   if (existsSync(path)) {
-    logger.warn({ genesis: path, keys: keysDir }, 'DEVELOPMENT REGISTRY: serving the development genesis; its keys are on this disk, never use it in production');
+    logger.warn(
+      { genesis: path, keys: keysDir },
+      'DEVELOPMENT REGISTRY: serving the development genesis; its keys are on this disk, never use it in production',
+    );
     return path;
   }
   // genesis.json is written last: keys without it are what a crash left behind; set them aside.
@@ -22,9 +25,17 @@ export function ensureDevGenesis(dataDir: string, logger: Logger, now = Date.now
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
   const keys = DEV_SIGNERS.map((id) => ({ id, ...generateKeyPair() }));
   for (const k of keys) writeKeyFile(join(keysDir, `${k.id}.key`), { signer_id: k.id, public_key: k.publicKey, secret_key: k.secretKey });
-  const payload = buildGenesisPayload('dev', { threshold: 2, signers: keys.map((k) => ({ id: k.id, public_key: k.publicKey })) }, formatTime(now));
+  const payload = buildGenesisPayload(
+    'dev',
+    { threshold: 2, signers: keys.map((k) => ({ id: k.id, public_key: k.publicKey })) },
+    formatTime(now),
+  );
   const payloadHash = hashOf(payload);
-  const record = assembleGenesis(payload, keys.slice(0, 2).map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, payloadHash) })), formatTime(now));
+  const record = assembleGenesis(
+    payload,
+    keys.slice(0, 2).map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, payloadHash) })),
+    formatTime(now),
+  );
   writeFileSync(`${path}.tmp`, JSON.stringify(record, null, 2) + '\n');
   renameSync(`${path}.tmp`, path);
   logger.warn(

@@ -17,7 +17,11 @@ export async function call<T>(base: string, method: 'GET' | 'POST', path: string
   }
   if (!res.ok) {
     const e = (json as { error?: { code?: string; message?: string; hint?: string } }).error;
-    throw new RemoteError(res.status, e?.code ?? 'Unknown', `${method} ${url.pathname}: ${res.status} ${e?.code ?? ''} ${e?.message ?? text}${e?.hint ? ` (hint: ${e.hint})` : ''}`);
+    throw new RemoteError(
+      res.status,
+      e?.code ?? 'Unknown',
+      `${method} ${url.pathname}: ${res.status} ${e?.code ?? ''} ${e?.message ?? text}${e?.hint ? ` (hint: ${e.hint})` : ''}`,
+    );
   }
   return json as T;
 }

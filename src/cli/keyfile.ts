@@ -22,7 +22,8 @@ export function readKeyFile(path: string): KeyFile {
   const mode = statSync(path).mode & 0o777;
   if (mode & 0o077) throw new Error(`${path} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
   const key = JSON.parse(readFileSync(path, 'utf8')) as Partial<KeyFile>;
-  if (typeof key.secret_key !== 'string' || !KEY_RE.test(key.secret_key)) throw new Error(`${path} holds no secret_key (64 hex characters)`);
+  if (typeof key.secret_key !== 'string' || !KEY_RE.test(key.secret_key))
+    throw new Error(`${path} holds no secret_key (64 hex characters)`);
   const public_key = publicKeyOf(key.secret_key);
   if (key.public_key !== undefined && key.public_key !== public_key) throw new Error(`${path}: public_key does not belong to secret_key`);
   return { ...(typeof key.signer_id === 'string' ? { signer_id: key.signer_id } : {}), public_key, secret_key: key.secret_key };

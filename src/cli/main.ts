@@ -112,9 +112,15 @@ function genesis(argv: string[]): void {
     });
     signers.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const set = check(SignerSet, { threshold: Number(values.threshold), signers }, 'the signer set');
-    const payload = check(GenesisPayload, buildGenesisPayload(str(values['registry-id'], 'registry-id'), set, formatTime(Date.now())), 'the genesis payload');
+    const payload = check(
+      GenesisPayload,
+      buildGenesisPayload(str(values['registry-id'], 'registry-id'), set, formatTime(Date.now())),
+      'the genesis payload',
+    );
     output(payload, values.out);
-    process.stderr.write(`genesis payload ${hashOf(payload)}: have ${set.threshold} of ${set.signers.length} signers run \`registry sign\` on it\n`);
+    process.stderr.write(
+      `genesis payload ${hashOf(payload)}: have ${set.threshold} of ${set.signers.length} signers run \`registry sign\` on it\n`,
+    );
     return;
   }
   if (sub === 'assemble') {
@@ -179,7 +185,10 @@ async function propose(argv: string[]): Promise<void> {
     'the proposal',
   );
   const id = hashOf(payload);
-  const result = await call(url, 'POST', 'registry/proposals', { payload, approvals: [{ signer_id: signerId, sig: signApproval(secretKey, id) }] });
+  const result = await call(url, 'POST', 'registry/proposals', {
+    payload,
+    approvals: [{ signer_id: signerId, sig: signApproval(secretKey, id) }],
+  });
   output(result);
 }
 
@@ -197,9 +206,17 @@ async function approve(argv: string[]): Promise<void> {
   const payload = check(ProposalPayload, proposal.payload, 'the proposal payload');
   const payloadHash = hashOf(payload);
   if (payloadHash !== proposalId) throw new Error(`the server's payload hashes to ${payloadHash}, not ${proposalId}: refusing to sign`);
-  if (payload.registry_id !== info.registry_id) throw new Error(`the proposal is for registry ${payload.registry_id}, the server is ${info.registry_id}`);
-  process.stderr.write(`approving ${payloadHash} on ${payload.registry_id} (base version ${payload.base_version}, ${payload.ops.length} ops${payload.reason ? `: ${payload.reason}` : ''})\n`);
-  output(await call(url, 'POST', `registry/proposals/${encodeURIComponent(proposalId)}/approvals`, { signer_id: signerId, sig: signApproval(secretKey, payloadHash) }));
+  if (payload.registry_id !== info.registry_id)
+    throw new Error(`the proposal is for registry ${payload.registry_id}, the server is ${info.registry_id}`);
+  process.stderr.write(
+    `approving ${payloadHash} on ${payload.registry_id} (base version ${payload.base_version}, ${payload.ops.length} ops${payload.reason ? `: ${payload.reason}` : ''})\n`,
+  );
+  output(
+    await call(url, 'POST', `registry/proposals/${encodeURIComponent(proposalId)}/approvals`, {
+      signer_id: signerId,
+      sig: signApproval(secretKey, payloadHash),
+    }),
+  );
 }
 
 async function status(argv: string[]): Promise<void> {

@@ -76,7 +76,8 @@ function readConfigFile(path: string): Raw {
   } catch (e) {
     throw new ConfigError(`cannot read the config file ${path}: ${(e as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`the config file ${path} must hold a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(`the config file ${path} must hold a JSON object`);
   const unknown = Object.keys(value).filter((k) => !(k in DEFAULTS));
   if (unknown.length) throw new ConfigError(`the config file ${path} has unknown settings: ${unknown.join(', ')}`);
   return value as Raw;

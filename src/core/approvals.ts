@@ -71,7 +71,8 @@ export function judgeApprovals(ctx: ApprovalContext, approvals: readonly Approva
   for (const a of approvals) {
     const key = keyOf(ctx.electorate, a.signer_id);
     if (key === undefined) refusals.push({ signer_id: a.signer_id, reason: NOT_A_SIGNER, signed: isSignedClaim(ctx, a) });
-    else if (!ctx.verifier.verify(key, ctx.proposalId, a.sig)) refusals.push({ signer_id: a.signer_id, reason: BAD_SIGNATURE, signed: false });
+    else if (!ctx.verifier.verify(key, ctx.proposalId, a.sig))
+      refusals.push({ signer_id: a.signer_id, reason: BAD_SIGNATURE, signed: false });
   }
   return refusals.length ? { ok: false, error: badSignature(ctx.proposalId, refusals), refusals } : { ok: true };
 }
@@ -90,14 +91,22 @@ export function judgeNewProposal(ctx: ApprovalContext, approvals: readonly Appro
   // any set of this proposal are refused on their own account all the same, and audited when
   // they are signed claims (a removed signer): a junk approval beside them must not hide them.
   const strangers = others.filter((a) => keyOf(ctx.electorate, a.signer_id) === undefined);
-  const refusals = [...current.refusals, ...strangers.map((a) => ({ signer_id: a.signer_id, reason: NOT_A_SIGNER, signed: isSignedClaim(ctx, a) }))];
+  const refusals = [
+    ...current.refusals,
+    ...strangers.map((a) => ({ signer_id: a.signer_id, reason: NOT_A_SIGNER, signed: isSignedClaim(ctx, a) })),
+  ];
   return { ok: false, error: badSignature(ctx.proposalId, refusals), refusals };
 }
 
 /** Approvals refused with `error` before any electorate is trusted (a proposal for another
  * registry, or one no current signer approved): each is audited when it is a signed claim
  * under the registry's own signer sets. */
-export function refuseAll(ctx: Omit<ApprovalContext, 'electorate'>, approvals: readonly Approval[], reason: string, error: RegistryError): Verdict {
+export function refuseAll(
+  ctx: Omit<ApprovalContext, 'electorate'>,
+  approvals: readonly Approval[],
+  reason: string,
+  error: RegistryError,
+): Verdict {
   return { ok: false, error, refusals: approvals.map((a) => ({ signer_id: a.signer_id, reason, signed: isSignedClaim(ctx, a) })) };
 }
 

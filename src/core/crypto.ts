@@ -45,9 +45,10 @@ export class ApprovalVerifier {
   private keyObject(publicKeyHex: string): KeyObject | null {
     let key = this.keys.get(publicKeyHex);
     if (key === undefined) {
-      key = publicKeyProblem(publicKeyHex) === undefined
-        ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' })
-        : null;
+      key =
+        publicKeyProblem(publicKeyHex) === undefined
+          ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' })
+          : null;
       if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear();
       this.keys.set(publicKeyHex, key);
     }

@@ -25,8 +25,7 @@ export function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
-export const hashBytes = (bytes: Uint8Array, digest: Digest32 = blake3Digest): HashString =>
-  `b3:${toHex(digest(bytes))}`;
+export const hashBytes = (bytes: Uint8Array, digest: Digest32 = blake3Digest): HashString => `b3:${toHex(digest(bytes))}`;
 
 /** b3(JCS(value)): the id of a payload, the hash of a record or of an audit event. */
 export const hashOf = (value: unknown): HashString => hashBytes(canonicalBytes(value));

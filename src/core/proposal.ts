@@ -59,9 +59,13 @@ export function checkProposalHeader(payload: ProposalPayload, ctx: ProposalConte
   if (created > ctx.now + MAX_CLOCK_SKEW_MS) throw badRequest('created_at is more than 5 minutes in the future');
   if (isExpired(expiresAt, ctx.now)) throw new RegistryError('Gone', 'the proposal has already expired');
   if (payload.base_version !== ctx.head.version || payload.base_hash !== ctx.head.hash) {
-    throw new RegistryError('StaleVersion', `the proposal's base (version ${payload.base_version}) is not the head (version ${ctx.head.version})`, {
-      hint: 'rebuild the proposal against GET /registry/head and sign it again',
-    });
+    throw new RegistryError(
+      'StaleVersion',
+      `the proposal's base (version ${payload.base_version}) is not the head (version ${ctx.head.version})`,
+      {
+        hint: 'rebuild the proposal against GET /registry/head and sign it again',
+      },
+    );
   }
   return expiresAt;
 }

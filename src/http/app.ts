@@ -54,7 +54,9 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => sendError(reply, request, new RegistryError('NotFound', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`)));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, request, new RegistryError('NotFound', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`)),
+  );
 
   // Hooks are callback-style and do nothing costly: they run on every read.
   app.addHook('onRequest', (request, reply, done) => {
@@ -75,7 +77,15 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   });
   app.addHook('onResponse', (request, reply, done) => {
     if (logger.isLevelEnabled('info')) {
-      request.log.info({ route: request.routeOptions.url, method: request.method, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+      request.log.info(
+        {
+          route: request.routeOptions.url,
+          method: request.method,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+        },
+        'request',
+      );
     }
     done();
   });

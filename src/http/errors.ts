@@ -30,7 +30,14 @@ export function toRegistryError(error: FastifyError | Error): RegistryError | un
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return new RegistryError(mapped, fe.message);
   if (error instanceof SyntaxError || (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500)) {
-    const code: ErrorCode = fe.statusCode === 404 ? 'NotFound' : fe.statusCode === 413 ? 'PayloadTooLarge' : fe.statusCode === 415 ? 'UnsupportedMediaType' : 'BadRequest';
+    const code: ErrorCode =
+      fe.statusCode === 404
+        ? 'NotFound'
+        : fe.statusCode === 413
+          ? 'PayloadTooLarge'
+          : fe.statusCode === 415
+            ? 'UnsupportedMediaType'
+            : 'BadRequest';
     return new RegistryError(code, fe.message);
   }
   return undefined;

@@ -36,5 +36,7 @@ export function decodeCursor(cursor: string | undefined): number {
   } catch {
     // fall through to the refusal
   }
-  throw new RegistryError('BadRequest', 'the cursor is not one this service issued', { hint: 'pass next_cursor from the previous page unchanged' });
+  throw new RegistryError('BadRequest', 'the cursor is not one this service issued', {
+    hint: 'pass next_cursor from the previous page unchanged',
+  });
 }

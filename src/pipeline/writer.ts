@@ -3,7 +3,16 @@
 // transaction (through the audited log), and only then moves the in-memory head. The approval
 // that reaches quorum commits in the same step.
 import { EventEmitter } from 'node:events';
-import { judgeApprovals, judgeNewProposal, newApprovals, refuseAll, refuseSettled, refusalEvents, type ApprovalContext, type Verdict } from '../core/approvals.js';
+import {
+  judgeApprovals,
+  judgeNewProposal,
+  newApprovals,
+  refuseAll,
+  refuseSettled,
+  refusalEvents,
+  type ApprovalContext,
+  type Verdict,
+} from '../core/approvals.js';
 import type { AuditFields } from '../core/audit.js';
 import { ApprovalVerifier } from '../core/crypto.js';
 import { canonicalBytes, canonicalJson, formatTime, hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
@@ -78,7 +87,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   async open(): Promise<void> {
     await this.log.open();
     const offBase: string[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await this.log.store.proposals({ status: 'pending', afterSeq: after, limit: PAGE });
       for (const p of page) {
         if (p.baseVersion === this.view.head.version) this.pending.set(p.id, await this.toPending(p));
@@ -166,7 +175,9 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     // Signatures before anything costly (planning up to 10,000 ops).
     await this.enforce(ctx, judgeNewProposal(ctx, approvals));
     if (this.pending.size >= this.maxPending) {
-      throw new RegistryError('Unavailable', `${this.pending.size} proposals are pending; approve or let some expire first`, { retryAfter: 60 });
+      throw new RegistryError('Unavailable', `${this.pending.size} proposals are pending; approve or let some expire first`, {
+        retryAfter: 60,
+      });
     }
     const delta = planOps(this.view.state, payload.ops, head.version + 1);
     const pending: Pending = { id, expiresAt, electorate, approvals: newApprovals(new Map(), approvals) };
@@ -186,7 +197,12 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     };
     const events: AuditFields[] = [
       { at: receivedAt, kind: 'proposal_received', proposal_id: id },
-      ...[...pending.approvals.keys()].map((signer_id) => ({ at: receivedAt, kind: 'approval_accepted' as const, proposal_id: id, signer_id })),
+      ...[...pending.approvals.keys()].map((signer_id) => ({
+        at: receivedAt,
+        kind: 'approval_accepted' as const,
+        proposal_id: id,
+        signer_id,
+      })),
     ];
     return this.recordOrCommit(pending, batch, events, { payload, delta });
   }
@@ -206,7 +222,12 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       approvals: [...fresh].map(([signer_id, sig]) => ({ proposalId: pending.id, signer_id, sig, receivedAt })),
       audit: [],
     };
-    const events: AuditFields[] = [...fresh.keys()].map((signer_id) => ({ at: receivedAt, kind: 'approval_accepted', proposal_id: pending.id, signer_id }));
+    const events: AuditFields[] = [...fresh.keys()].map((signer_id) => ({
+      at: receivedAt,
+      kind: 'approval_accepted',
+      proposal_id: pending.id,
+      signer_id,
+    }));
     try {
       return await this.recordOrCommit(pending, batch, events);
     } catch (e) {
@@ -217,8 +238,15 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
 
   /** A step that gave `pending` new approvals: it commits when they reach quorum, and is
    * recorded as it is otherwise. `planned` is passed when the proposal was planned in this step. */
-  private recordOrCommit(pending: Pending, batch: WriteBatch, events: AuditFields[], planned?: { payload: ProposalPayload; delta: Delta }): Promise<ProposalView> {
-    return hasQuorum(pending.electorate, new Set(pending.approvals.keys())) ? this.commit(pending, batch, events, planned) : this.record(pending, batch, events);
+  private recordOrCommit(
+    pending: Pending,
+    batch: WriteBatch,
+    events: AuditFields[],
+    planned?: { payload: ProposalPayload; delta: Delta },
+  ): Promise<ProposalView> {
+    return hasQuorum(pending.electorate, new Set(pending.approvals.keys()))
+      ? this.commit(pending, batch, events, planned)
+      : this.record(pending, batch, events);
   }
 
   /** Writes the proposal or its new approvals; it stays pending. */
@@ -230,7 +258,12 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
 
   /** Appends the commit record with the step's own writes, settles every other pending
    * proposal, then moves the head and tells the listeners. */
-  private async commit(pending: Pending, batch: WriteBatch, events: AuditFields[], planned?: { payload: ProposalPayload; delta: Delta }): Promise<ProposalView> {
+  private async commit(
+    pending: Pending,
+    batch: WriteBatch,
+    events: AuditFields[],
+    planned?: { payload: ProposalPayload; delta: Delta },
+  ): Promise<ProposalView> {
     const head = this.view.head;
     const version = head.version + 1;
     const payload = planned?.payload ?? (await this.payloadOf(pending.id));
@@ -249,12 +282,21 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     });
     const text = canonicalJson(record);
     const hash = hashBytes(utf8Bytes(text), this.digest);
-    const settled = [...this.pending.values()].filter((p) => p.id !== pending.id).map((p) => ({ id: p.id, status: settledBy(p.expiresAt, now) }));
-    const statusChanges: StatusChange[] = [{ proposalId: pending.id, status: 'committed', version }, ...settled.map((p) => ({ proposalId: p.id, status: p.status }))];
+    const settled = [...this.pending.values()]
+      .filter((p) => p.id !== pending.id)
+      .map((p) => ({ id: p.id, status: settledBy(p.expiresAt, now) }));
+    const statusChanges: StatusChange[] = [
+      { proposalId: pending.id, status: 'committed', version },
+      ...settled.map((p) => ({ proposalId: p.id, status: p.status })),
+    ];
     await this.log.write({ ...batch, commit: { version, hash, text, payloadHash: pending.id }, statusChanges }, [
       ...events,
       { at: committedAt, kind: 'committed', proposal_id: pending.id, version },
-      ...settled.map((p) => ({ at: committedAt, kind: p.status === 'stale' ? ('proposal_stale' as const) : ('proposal_expired' as const), proposal_id: p.id })),
+      ...settled.map((p) => ({
+        at: committedAt,
+        kind: p.status === 'stale' ? ('proposal_stale' as const) : ('proposal_expired' as const),
+        proposal_id: p.id,
+      })),
     ]);
     this.view.advance(record, hash, text, delta);
     this.pending.clear();

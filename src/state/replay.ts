@@ -28,7 +28,8 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
       // The stored text is the canonical JSON that was hashed; hashing the text (fast) rather
       // than re-canonicalizing the record keeps start-up proportional to the log's bytes.
       const hash = hashBytes(utf8Bytes(commit.text), view.state.digest);
-      if (hash !== commit.hash) throw new IntegrityError(`version ${commit.version}: the stored record does not hash to ${commit.hash}`, commit.version);
+      if (hash !== commit.hash)
+        throw new IntegrityError(`version ${commit.version}: the stored record does not hash to ${commit.hash}`, commit.version);
       try {
         checkLink(record, head, genesis.payload.registry_id); // also refuses a second genesis
         view.state.apply(planOps(view.state, (record.payload as ProposalPayload).ops, record.version));
@@ -48,7 +49,10 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
   }
   const root = view.state.root();
   if (root !== head.record.state_root) {
-    throw new IntegrityError(`the replayed state root ${root} is not the head's state_root ${head.record.state_root} (version ${head.version})`, head.version);
+    throw new IntegrityError(
+      `the replayed state root ${root} is not the head's state_root ${head.record.state_root} (version ${head.version})`,
+      head.version,
+    );
   }
   view.setHead(head.record, head.hash, head.text);
   return view;

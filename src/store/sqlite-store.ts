@@ -75,13 +75,17 @@ export class SqliteStore implements Store {
     }
     const db = this.db;
     this.stmt = {
-      commit: db.prepare<[number], { version: number; hash: string; record: string }>('SELECT version, hash, record FROM commits WHERE version = ?'),
+      commit: db.prepare<[number], { version: number; hash: string; record: string }>(
+        'SELECT version, hash, record FROM commits WHERE version = ?',
+      ),
       commits: db.prepare<[number, number], { version: number; hash: string; record: string }>(
         'SELECT version, hash, record FROM commits WHERE version >= ? ORDER BY version LIMIT ?',
       ),
       insertCommit: db.prepare('INSERT INTO commits (version, hash, payload_hash, record) VALUES (?, ?, ?, ?)'),
       proposal: db.prepare<[string], ProposalRow & { payload: string }>(`SELECT ${SUMMARY_COLUMNS}, payload FROM proposals WHERE id = ?`),
-      proposalsAll: db.prepare<[number, number], ProposalRow>(`SELECT ${SUMMARY_COLUMNS} FROM proposals WHERE seq > ? ORDER BY seq LIMIT ?`),
+      proposalsAll: db.prepare<[number, number], ProposalRow>(
+        `SELECT ${SUMMARY_COLUMNS} FROM proposals WHERE seq > ? ORDER BY seq LIMIT ?`,
+      ),
       proposalsByStatus: db.prepare<[string, number, number], ProposalRow>(
         `SELECT ${SUMMARY_COLUMNS} FROM proposals WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?`,
       ),
@@ -143,7 +147,9 @@ export class SqliteStore implements Store {
   }
 
   async proposals(q: ProposalQuery): Promise<ProposalSummary[]> {
-    const rows = q.status ? this.stmt.proposalsByStatus.all(q.status, q.afterSeq, q.limit) : this.stmt.proposalsAll.all(q.afterSeq, q.limit);
+    const rows = q.status
+      ? this.stmt.proposalsByStatus.all(q.status, q.afterSeq, q.limit)
+      : this.stmt.proposalsAll.all(q.afterSeq, q.limit);
     return rows.map((row) => this.toSummary(row));
   }
 

@@ -13,7 +13,17 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /** The parent's registry settings must not leak into the children (flags < env would surprise). */
 const ENV: NodeJS.ProcessEnv = { ...process.env };
-for (const name of ['REGISTRY_GENESIS', 'REGISTRY_DB', 'HOST', 'PORT', 'REGISTRY_SYNCHRONOUS', 'LOG_LEVEL', 'REGISTRY_DATA_DIR', 'REGISTRY_CONFIG']) delete ENV[name];
+for (const name of [
+  'REGISTRY_GENESIS',
+  'REGISTRY_DB',
+  'HOST',
+  'PORT',
+  'REGISTRY_SYNCHRONOUS',
+  'LOG_LEVEL',
+  'REGISTRY_DATA_DIR',
+  'REGISTRY_CONFIG',
+])
+  delete ENV[name];
 
 const children = new Set<ChildProcess>();
 let dir = '';
@@ -28,12 +38,17 @@ interface Run {
 /** One CLI command to completion; never rejects on a non-zero exit (the test checks the code). */
 function run(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { cwd: dir, env: ENV, timeout: 15_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      children.delete(child);
-      const e = err as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
-      const code = e === null ? 0 : typeof e.code === 'number' ? e.code : null;
-      resolve({ code, signal: e?.signal ?? null, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: dir, env: ENV, timeout: 15_000, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        children.delete(child);
+        const e = err as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
+        const code = e === null ? 0 : typeof e.code === 'number' ? e.code : null;
+        resolve({ code, signal: e?.signal ?? null, stdout, stderr });
+      },
+    );
     children.add(child);
   });
 }
@@ -53,7 +68,9 @@ interface Server {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-type ServeOutcome = { kind: 'listening'; url: string; server: Server } | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+type ServeOutcome =
+  | { kind: 'listening'; url: string; server: Server }
+  | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 
 /** Spawns `serve` and resolves on whichever comes first: the "listening on" line or the exit. */
 function serve(...args: string[]): Promise<ServeOutcome> {
@@ -85,7 +102,8 @@ function serve(...args: string[]): Promise<ServeOutcome> {
 
 async function serveOk(...args: string[]): Promise<{ url: string; server: Server }> {
   const r = await serve(...args);
-  if (r.kind !== 'listening') throw new Error(`serve exited ${r.code ?? r.signal} before listening\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  if (r.kind !== 'listening')
+    throw new Error(`serve exited ${r.code ?? r.signal} before listening\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r;
 }
 
@@ -118,11 +136,14 @@ describe('registry CLI, end to end', () => {
   });
 
   afterAll(async () => {
-    const exits = [...children].map((c) => new Promise<void>((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once('exit', () => resolve());
-      c.kill('SIGKILL');
-    }));
+    const exits = [...children].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', () => resolve());
+          c.kill('SIGKILL');
+        }),
+    );
     await Promise.all(exits);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -151,8 +172,22 @@ describe('registry CLI, end to end', () => {
 
   it('creates, signs (2 of 3) and assembles a genesis', async () => {
     const payloadFile = join(dir, 'genesis-payload.json');
-    await ok('genesis', 'create', '--registry-id', 'e2e', '--threshold', '2',
-      '--signer', `carol=${pub.carol}`, '--signer', `alice=${pub.alice}`, '--signer', `bob=${pub.bob}`, '--out', payloadFile);
+    await ok(
+      'genesis',
+      'create',
+      '--registry-id',
+      'e2e',
+      '--threshold',
+      '2',
+      '--signer',
+      `carol=${pub.carol}`,
+      '--signer',
+      `alice=${pub.alice}`,
+      '--signer',
+      `bob=${pub.bob}`,
+      '--out',
+      payloadFile,
+    );
     const payload = JSON.parse(readFileSync(payloadFile, 'utf8'));
     expect(payload).toMatchObject({ type: 'registry.genesis', registry_id: 'e2e', signer_set: { threshold: 2 } });
     expect(payload.signer_set.signers.map((s: { id: string }) => s.id)).toEqual(['alice', 'bob', 'carol']);
@@ -172,7 +207,18 @@ describe('registry CLI, end to end', () => {
   });
 
   it('serves on --port 0 and prints the real port', async () => {
-    ({ url, server } = await serveOk('--genesis', join(dir, 'genesis.json'), '--db', db(), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'));
+    ({ url, server } = await serveOk(
+      '--genesis',
+      join(dir, 'genesis.json'),
+      '--db',
+      db(),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+    ));
     const m = /^http:\/\/127\.0\.0\.1:(\d+)$/.exec(url);
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(0);
@@ -186,7 +232,12 @@ describe('registry CLI, end to end', () => {
     const opsFile = join(dir, 'ops.json');
     writeFileSync(opsFile, JSON.stringify(ops));
     const proposed = await okJson('propose', '--url', url, '--key', key('alice'), '--ops', opsFile, '--reason', 'two services');
-    expect(proposed).toMatchObject({ proposal_id: expect.stringMatching(/^b3:[0-9a-f]{64}$/), status: 'pending', approvals: [{ signer_id: 'alice' }], threshold: 2 });
+    expect(proposed).toMatchObject({
+      proposal_id: expect.stringMatching(/^b3:[0-9a-f]{64}$/),
+      status: 'pending',
+      approvals: [{ signer_id: 'alice' }],
+      threshold: 2,
+    });
     expect(proposed.version).toBeUndefined();
     proposalId = proposed.proposal_id;
 
@@ -236,7 +287,18 @@ describe('registry CLI, end to end', () => {
     expect(await stop(server!)).toEqual({ code: 0, signal: null });
     server = undefined;
 
-    const again = await serveOk('--genesis', join(dir, 'genesis.json'), '--db', db(), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn');
+    const again = await serveOk(
+      '--genesis',
+      join(dir, 'genesis.json'),
+      '--db',
+      db(),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+    );
     server = again.server;
     url = again.url;
     const [head, shown] = await Promise.all([okJson('status', '--url', url), okJson('status', '--url', url, proposalId)]);
@@ -249,8 +311,22 @@ describe('registry CLI, end to end', () => {
 
   it('refuses to serve a database with another genesis', async () => {
     const payloadFile = join(dir, 'genesis3-payload.json');
-    await ok('genesis', 'create', '--registry-id', 'e2e', '--threshold', '3',
-      '--signer', `alice=${pub.alice}`, '--signer', `bob=${pub.bob}`, '--signer', `carol=${pub.carol}`, '--out', payloadFile);
+    await ok(
+      'genesis',
+      'create',
+      '--registry-id',
+      'e2e',
+      '--threshold',
+      '3',
+      '--signer',
+      `alice=${pub.alice}`,
+      '--signer',
+      `bob=${pub.bob}`,
+      '--signer',
+      `carol=${pub.carol}`,
+      '--out',
+      payloadFile,
+    );
     const ids = ['alice', 'bob', 'carol'];
     const signed = await Promise.all(ids.map((id) => ok('sign', payloadFile, '--key', key(id))));
     const approvals = ids.flatMap((id, i) => {
@@ -260,7 +336,18 @@ describe('registry CLI, end to end', () => {
     });
     await ok('genesis', 'assemble', payloadFile, ...approvals, '--out', join(dir, 'genesis3.json'));
 
-    const r = await serve('--genesis', join(dir, 'genesis3.json'), '--db', db(), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn');
+    const r = await serve(
+      '--genesis',
+      join(dir, 'genesis3.json'),
+      '--db',
+      db(),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+    );
     if (r.kind === 'listening') throw new Error(`serve accepted a database holding another genesis (listening on ${r.url})`);
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
@@ -269,7 +356,18 @@ describe('registry CLI, end to end', () => {
     expect(r.stderr).toMatch(/another registry|genesis/);
 
     // The refusal changed nothing: the right genesis still serves version 1.
-    const back = await serveOk('--genesis', join(dir, 'genesis.json'), '--db', db(), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn');
+    const back = await serveOk(
+      '--genesis',
+      join(dir, 'genesis.json'),
+      '--db',
+      db(),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+    );
     server = back.server;
     expect((await getJson(back.url, '/registry/head')).json).toMatchObject({ version: 1, descriptor_count: 2 });
     expect(await stop(server)).toEqual({ code: 0, signal: null });

@@ -5,7 +5,7 @@ import { request } from './server.js';
 
 export async function readAudit(base: string): Promise<AuditEvent[]> {
   const events: AuditEvent[] = [];
-  for (let from = 1; ; ) {
+  for (let from = 1; ;) {
     const r = await request<{ events: AuditEvent[]; next_from_seq: number }>(base, 'GET', `/registry/audit?from_seq=${from}&limit=1000`);
     events.push(...r.json.events);
     if (r.json.events.length < 1000) return events;

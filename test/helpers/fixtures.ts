@@ -19,12 +19,19 @@ export function signerSet(list: TestSigner[], threshold: number): SignerSet {
   return { threshold, signers: sorted.map((s) => ({ id: s.id, public_key: s.publicKey })) };
 }
 
-export const approve = (signer: TestSigner, payloadHash: string): Approval => ({ signer_id: signer.id, sig: signApproval(signer.secretKey, payloadHash) });
+export const approve = (signer: TestSigner, payloadHash: string): Approval => ({
+  signer_id: signer.id,
+  sig: signApproval(signer.secretKey, payloadHash),
+});
 
 export function genesisRecord(registryId: string, list: TestSigner[], threshold: number, now = Date.now()): CommitRecord {
   const payload = buildGenesisPayload(registryId, signerSet(list, threshold), formatTime(now));
   const hash = hashOf(payload);
-  return assembleGenesis(payload, list.slice(0, threshold).map((s) => approve(s, hash)), formatTime(now));
+  return assembleGenesis(
+    payload,
+    list.slice(0, threshold).map((s) => approve(s, hash)),
+    formatTime(now),
+  );
 }
 
 export function proposal(

@@ -17,12 +17,23 @@ export function tempDir(prefix = 'registry-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startTestRegistry(genesis: CommitRecord, options: { dir?: string; config?: Partial<Config> } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(
+  genesis: CommitRecord,
+  options: { dir?: string; config?: Partial<Config> } = {},
+): Promise<TestRegistry> {
   const dir = options.dir ?? tempDir();
   const genesisPath = join(dir, 'genesis.json');
   writeFileSync(genesisPath, JSON.stringify(genesis));
   const db = join(dir, 'registry.db');
-  const config = { ...DEFAULTS, db, port: 0, dataDir: dir, logLevel: 'silent' as const, ...options.config, genesis: options.config?.genesis ?? genesisPath };
+  const config = {
+    ...DEFAULTS,
+    db,
+    port: 0,
+    dataDir: dir,
+    logLevel: 'silent' as const,
+    ...options.config,
+    genesis: options.config?.genesis ?? genesisPath,
+  };
   const running = await startRegistry(config, createLogger(config.logLevel));
   return Object.assign(running, { dir, db, genesisPath });
 }
@@ -34,11 +45,18 @@ export interface Reply<T = any> {
   json: T;
 }
 
-export async function request<T = any>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+export async function request<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply<T>> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) (init.headers as Record<string, string>)['content-type'] = 'application/json';
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+      (init.headers as Record<string, string>)['content-type'] = 'application/json';
   }
   const res = await fetch(base + path, init);
   const text = await res.text();

@@ -21,7 +21,10 @@ beforeAll(async () => {
   reg = await startTestRegistry(genesisRecord('bad', keys, 2));
   // Version 1 holds one descriptor, so deletes have something to refer to.
   const p = proposal('bad', (await request(reg.url, 'GET', '/registry/head')).json, [put('svc-a')]);
-  await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, hashOf(p)), approve(keys[1]!, hashOf(p))] });
+  await request(reg.url, 'POST', '/registry/proposals', {
+    payload: p,
+    approvals: [approve(keys[0]!, hashOf(p)), approve(keys[1]!, hashOf(p))],
+  });
   head = (await request(reg.url, 'GET', '/registry/head')).json;
 });
 afterAll(async () => reg.close());
@@ -32,7 +35,10 @@ async function snapshot() {
   return { head: h.text, proposals: proposals.text, audit: await readAudit(reg.url) };
 }
 
-const fresh = (ops: ProposalPayload['ops'], patch: Partial<ProposalPayload> = {}): ProposalPayload => ({ ...proposal('bad', head, ops), ...patch });
+const fresh = (ops: ProposalPayload['ops'], patch: Partial<ProposalPayload> = {}): ProposalPayload => ({
+  ...proposal('bad', head, ops),
+  ...patch,
+});
 const submit = (payload: unknown, approvals: unknown) => ({ payload, approvals });
 const signed = (p: ProposalPayload, signer = 0) => submit(p, [approve(keys[signer]!, hashOf(p))]);
 
@@ -62,54 +68,301 @@ const cases: Case[] = [
   { name: 'a JSON array', body: () => '[]', status: 400, code: 'BadRequest' },
   { name: 'proto pollution key', body: () => '{"__proto__": {"x": 1}, "payload": {}, "approvals": []}', status: 400, code: 'BadRequest' },
   { name: 'unknown top-level field', body: () => ({ ...signed(fresh([put('x')])), extra: 1 }), status: 400, code: 'BadRequest' },
-  { name: 'unknown payload field', body: () => signed({ ...fresh([put('x')]), extra: 1 } as ProposalPayload), status: 400, code: 'BadRequest' },
-  { name: 'unknown descriptor field', body: () => signed(fresh([{ op: 'put', descriptor: { id: 'x', kind: 'k', labels: {}, body: {}, owner: 'me' } as never }])), status: 400, code: 'BadRequest' },
-  { name: 'unknown approval field', body: () => submit(fresh([put('x')]), [{ ...approve(keys[0]!, hashOf(fresh([put('x')]))), note: 'hi' }]), status: 400, code: 'BadRequest' },
-  { name: 'wrong type: base_version as a string', body: () => signed({ ...fresh([put('x')]), base_version: '1' } as never), status: 400, code: 'BadRequest' },
-  { name: 'wrong type: labels value a number', body: () => signed(fresh([{ op: 'put', descriptor: { id: 'x', kind: 'k', labels: { a: 1 }, body: {} } as never }])), status: 400, code: 'BadRequest' },
+  {
+    name: 'unknown payload field',
+    body: () => signed({ ...fresh([put('x')]), extra: 1 } as ProposalPayload),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'unknown descriptor field',
+    body: () => signed(fresh([{ op: 'put', descriptor: { id: 'x', kind: 'k', labels: {}, body: {}, owner: 'me' } as never }])),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'unknown approval field',
+    body: () => submit(fresh([put('x')]), [{ ...approve(keys[0]!, hashOf(fresh([put('x')]))), note: 'hi' }]),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'wrong type: base_version as a string',
+    body: () => signed({ ...fresh([put('x')]), base_version: '1' } as never),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'wrong type: labels value a number',
+    body: () => signed(fresh([{ op: 'put', descriptor: { id: 'x', kind: 'k', labels: { a: 1 }, body: {} } as never }])),
+    status: 400,
+    code: 'BadRequest',
+  },
   { name: 'descriptor id of 257 characters', body: () => signed(fresh([put('x'.repeat(257))])), status: 400, code: 'BadRequest' },
   { name: 'descriptor id with a NUL', body: () => signed(fresh([put('a\u0000b')])), status: 400, code: 'BadRequest' },
   { name: 'label key with a space', body: () => signed(fresh([put('x', { 'a b': 'c' })])), status: 400, code: 'BadRequest' },
-  { name: '65 labels', body: () => signed(fresh([put('x', Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])))])), status: 400, code: 'BadRequest' },
+  {
+    name: '65 labels',
+    body: () => signed(fresh([put('x', Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])))])),
+    status: 400,
+    code: 'BadRequest',
+  },
   { name: 'no ops', body: () => signed(fresh([])), status: 400, code: 'BadRequest' },
-  { name: '10,001 ops', body: () => signed(fresh(Array.from({ length: 10_001 }, (_, i) => put(`d${i}`)))), status: 400, code: 'BadRequest' },
+  {
+    name: '10,001 ops',
+    body: () => signed(fresh(Array.from({ length: 10_001 }, (_, i) => put(`d${i}`)))),
+    status: 400,
+    code: 'BadRequest',
+  },
   { name: 'the same id twice in one proposal', body: () => signed(fresh([put('x'), put('x')])), status: 400, code: 'BadRequest' },
   { name: 'put and delete of the same id', body: () => signed(fresh([put('svc-a'), del('svc-a')])), status: 400, code: 'BadRequest' },
   { name: 'delete of a missing id', body: () => signed(fresh([del('no-such-id')])), status: 400, code: 'BadRequest' },
-  { name: 'reason over 1024 characters', body: () => signed(fresh([put('x')], { reason: 'r'.repeat(1025) })), status: 400, code: 'BadRequest' },
-  { name: 'expires_at 31 days out', body: () => signed(fresh([put('x')], { expires_at: new Date(Date.now() + 31 * 86400_000).toISOString() })), status: 400, code: 'BadRequest' },
-  { name: 'created_at an hour in the future', body: () => signed(fresh([put('x')], { created_at: new Date(Date.now() + 3600_000).toISOString(), expires_at: new Date(Date.now() + 7200_000).toISOString() })), status: 400, code: 'BadRequest' },
-  { name: 'a time without milliseconds', body: () => signed(fresh([put('x')], { created_at: '2026-11-23T00:00:00Z' })), status: 400, code: 'BadRequest' },
+  {
+    name: 'reason over 1024 characters',
+    body: () => signed(fresh([put('x')], { reason: 'r'.repeat(1025) })),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'expires_at 31 days out',
+    body: () => signed(fresh([put('x')], { expires_at: new Date(Date.now() + 31 * 86400_000).toISOString() })),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'created_at an hour in the future',
+    body: () =>
+      signed(
+        fresh([put('x')], {
+          created_at: new Date(Date.now() + 3600_000).toISOString(),
+          expires_at: new Date(Date.now() + 7200_000).toISOString(),
+        }),
+      ),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a time without milliseconds',
+    body: () => signed(fresh([put('x')], { created_at: '2026-11-23T00:00:00Z' })),
+    status: 400,
+    code: 'BadRequest',
+  },
   { name: 'no approvals', body: () => submit(fresh([put('x')]), []), status: 400, code: 'BadRequest' },
-  { name: 'a signature of the wrong length', body: () => submit(fresh([put('x')]), [{ signer_id: 'alice', sig: approve(keys[0]!, hashOf(fresh([put('x')]))).sig.slice(0, 126) }]), status: 400, code: 'BadRequest' },
-  { name: 'a signature in upper-case hex', body: () => { const p = fresh([put('x')]); return submit(p, [{ signer_id: 'alice', sig: approve(keys[0]!, hashOf(p)).sig.toUpperCase() }]); }, status: 400, code: 'BadRequest' },
-  { name: 'a non-canonical signature (S + L)', body: () => { const p = fresh([put('x')]); return submit(p, [{ signer_id: 'alice', sig: nonCanonical(approve(keys[0]!, hashOf(p)).sig) }]); }, status: 422, code: 'BadSignature' },
-  { name: 'a signature by another key', body: () => { const p = fresh([put('x')]); return submit(p, [{ signer_id: 'alice', sig: approve(keys[1]!, hashOf(p)).sig }]); }, status: 422, code: 'BadSignature' },
-  { name: 'an unknown signer', body: () => { const p = fresh([put('x')]); return submit(p, [approve({ ...signers('mallory')[0]! }, hashOf(p))]); }, status: 422, code: 'BadSignature' },
-  { name: 'one good and one bad approval', body: () => { const p = fresh([put('x')]); return submit(p, [approve(keys[0]!, hashOf(p)), { signer_id: 'bob', sig: approve(keys[0]!, hashOf(p)).sig }]); }, status: 422, code: 'BadSignature' },
-  { name: 'a proposal for another registry_id', body: () => signed(fresh([put('x')], { registry_id: 'other' })), status: 422, code: 'BadSignature', audited: 1 },
-  { name: 'a proposal for another registry_id, with a junk signature', body: () => { const p = fresh([put('x')], { registry_id: 'other' }); return submit(p, [{ signer_id: 'alice', sig: approve(keys[1]!, hashOf(p)).sig }]); }, status: 422, code: 'BadSignature' },
-  { name: 'a small-order public key in a new signer set', body: () => signed(fresh([setSigners({ threshold: 1, signers: [{ id: 'zed', public_key: SMALL_ORDER_KEY }] })])), status: 400, code: 'BadRequest' },
-  { name: 'a threshold of 0', body: () => signed(fresh([setSigners({ threshold: 0, signers: [{ id: 'alice', public_key: keys[0]!.publicKey }] })])), status: 400, code: 'BadRequest' },
-  { name: 'a threshold above the signer count', body: () => signed(fresh([setSigners({ threshold: 2, signers: [{ id: 'alice', public_key: keys[0]!.publicKey }] })])), status: 400, code: 'BadRequest' },
-  { name: 'signers out of order', body: () => signed(fresh([setSigners({ threshold: 1, signers: [{ id: 'bob', public_key: keys[1]!.publicKey }, { id: 'alice', public_key: keys[0]!.publicKey }] })])), status: 400, code: 'BadRequest' },
-  { name: 'a kept signer id with a new key', body: () => signed(fresh([setSigners({ threshold: 1, signers: [{ id: 'alice', public_key: keys[1]!.publicKey }] })])), status: 400, code: 'BadRequest' },
-  { name: 'two set_signers ops', body: () => { const s = { threshold: 1, signers: [{ id: 'alice', public_key: keys[0]!.publicKey }] }; return signed(fresh([setSigners(s), setSigners(s)])); }, status: 400, code: 'BadRequest' },
+  {
+    name: 'a signature of the wrong length',
+    body: () => submit(fresh([put('x')]), [{ signer_id: 'alice', sig: approve(keys[0]!, hashOf(fresh([put('x')]))).sig.slice(0, 126) }]),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a signature in upper-case hex',
+    body: () => {
+      const p = fresh([put('x')]);
+      return submit(p, [{ signer_id: 'alice', sig: approve(keys[0]!, hashOf(p)).sig.toUpperCase() }]);
+    },
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a non-canonical signature (S + L)',
+    body: () => {
+      const p = fresh([put('x')]);
+      return submit(p, [{ signer_id: 'alice', sig: nonCanonical(approve(keys[0]!, hashOf(p)).sig) }]);
+    },
+    status: 422,
+    code: 'BadSignature',
+  },
+  {
+    name: 'a signature by another key',
+    body: () => {
+      const p = fresh([put('x')]);
+      return submit(p, [{ signer_id: 'alice', sig: approve(keys[1]!, hashOf(p)).sig }]);
+    },
+    status: 422,
+    code: 'BadSignature',
+  },
+  {
+    name: 'an unknown signer',
+    body: () => {
+      const p = fresh([put('x')]);
+      return submit(p, [approve({ ...signers('mallory')[0]! }, hashOf(p))]);
+    },
+    status: 422,
+    code: 'BadSignature',
+  },
+  {
+    name: 'one good and one bad approval',
+    body: () => {
+      const p = fresh([put('x')]);
+      return submit(p, [approve(keys[0]!, hashOf(p)), { signer_id: 'bob', sig: approve(keys[0]!, hashOf(p)).sig }]);
+    },
+    status: 422,
+    code: 'BadSignature',
+  },
+  {
+    name: 'a proposal for another registry_id',
+    body: () => signed(fresh([put('x')], { registry_id: 'other' })),
+    status: 422,
+    code: 'BadSignature',
+    audited: 1,
+  },
+  {
+    name: 'a proposal for another registry_id, with a junk signature',
+    body: () => {
+      const p = fresh([put('x')], { registry_id: 'other' });
+      return submit(p, [{ signer_id: 'alice', sig: approve(keys[1]!, hashOf(p)).sig }]);
+    },
+    status: 422,
+    code: 'BadSignature',
+  },
+  {
+    name: 'a small-order public key in a new signer set',
+    body: () => signed(fresh([setSigners({ threshold: 1, signers: [{ id: 'zed', public_key: SMALL_ORDER_KEY }] })])),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a threshold of 0',
+    body: () => signed(fresh([setSigners({ threshold: 0, signers: [{ id: 'alice', public_key: keys[0]!.publicKey }] })])),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a threshold above the signer count',
+    body: () => signed(fresh([setSigners({ threshold: 2, signers: [{ id: 'alice', public_key: keys[0]!.publicKey }] })])),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'signers out of order',
+    body: () =>
+      signed(
+        fresh([
+          setSigners({
+            threshold: 1,
+            signers: [
+              { id: 'bob', public_key: keys[1]!.publicKey },
+              { id: 'alice', public_key: keys[0]!.publicKey },
+            ],
+          }),
+        ]),
+      ),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a kept signer id with a new key',
+    body: () => signed(fresh([setSigners({ threshold: 1, signers: [{ id: 'alice', public_key: keys[1]!.publicKey }] })])),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'two set_signers ops',
+    body: () => {
+      const s = { threshold: 1, signers: [{ id: 'alice', public_key: keys[0]!.publicKey }] };
+      return signed(fresh([setSigners(s), setSigners(s)]));
+    },
+    status: 400,
+    code: 'BadRequest',
+  },
   { name: 'a stale base', body: () => signed({ ...fresh([put('x')]), base_version: 0 }), status: 409, code: 'StaleVersion' },
-  { name: 'a base hash that is not the head', body: () => signed({ ...fresh([put('x')]), base_hash: 'b3:' + '0'.repeat(64) }), status: 409, code: 'StaleVersion' },
-  { name: 'a body over 1 MiB', body: () => signed(fresh([put('x', {}, { blob: 'x'.repeat(1_100_000) })])), status: 413, code: 'PayloadTooLarge' },
-  { name: 'text/plain', body: () => JSON.stringify(signed(fresh([put('x')]))), headers: { 'content-type': 'text/plain' }, status: 415, code: 'UnsupportedMediaType' },
-  { name: 'no content type', body: () => JSON.stringify(signed(fresh([put('x')]))), headers: { 'content-type': '' }, status: 415, code: 'UnsupportedMediaType' },
-  { name: 'a gzip body', body: () => gzipSync(JSON.stringify(signed(fresh([put('x')])))), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, status: 415, code: 'UnsupportedMediaType' },
-  { name: 'a body nested 100,000 deep', body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', `"body":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`), status: 400, code: 'BadRequest' },
-  { name: 'a lone surrogate in a string', body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"reason":"test"', '"reason":"\\ud800"'), status: 400, code: 'BadRequest' },
-  { name: 'a lone surrogate in a body key', body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', '"body":{"\\udc00":1}'), status: 400, code: 'BadRequest' },
-  { name: 'a descriptor expires_at that is no real time', body: () => signed(fresh([{ op: 'put', descriptor: { id: 'x', kind: 'k', labels: {}, body: {}, expires_at: '2026-99-99T99:99:99.000Z' } }])), status: 400, code: 'BadRequest' },
-  { name: 'fifty unknown signers', body: () => { const p = fresh([put('x')]); return submit(p, signers(...Array.from({ length: 50 }, (_, i) => `nobody-${i}`)).map((s) => approve(s, hashOf(p)))); }, status: 422, code: 'BadSignature' },
-  { name: 'a number out of range', body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', '"body":{"n":1e400}'), status: 400, code: 'BadRequest' },
-  { name: 'an approval with a malformed proposal id', path: '/registry/proposals/b3:xyz/approvals', body: () => approve(keys[0]!, 'b3:xyz'), status: 400, code: 'BadRequest' },
-  { name: 'an approval for an unknown proposal', path: `/registry/proposals/b3:${'a'.repeat(64)}/approvals`, body: () => approve(keys[0]!, `b3:${'a'.repeat(64)}`), status: 404, code: 'NotFound' },
-  { name: 'an approval with an unknown field', path: `/registry/proposals/b3:${'a'.repeat(64)}/approvals`, body: () => ({ ...approve(keys[0]!, `b3:${'a'.repeat(64)}`), x: 1 }), status: 400, code: 'BadRequest' },
+  {
+    name: 'a base hash that is not the head',
+    body: () => signed({ ...fresh([put('x')]), base_hash: 'b3:' + '0'.repeat(64) }),
+    status: 409,
+    code: 'StaleVersion',
+  },
+  {
+    name: 'a body over 1 MiB',
+    body: () => signed(fresh([put('x', {}, { blob: 'x'.repeat(1_100_000) })])),
+    status: 413,
+    code: 'PayloadTooLarge',
+  },
+  {
+    name: 'text/plain',
+    body: () => JSON.stringify(signed(fresh([put('x')]))),
+    headers: { 'content-type': 'text/plain' },
+    status: 415,
+    code: 'UnsupportedMediaType',
+  },
+  {
+    name: 'no content type',
+    body: () => JSON.stringify(signed(fresh([put('x')]))),
+    headers: { 'content-type': '' },
+    status: 415,
+    code: 'UnsupportedMediaType',
+  },
+  {
+    name: 'a gzip body',
+    body: () => gzipSync(JSON.stringify(signed(fresh([put('x')])))),
+    headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    status: 415,
+    code: 'UnsupportedMediaType',
+  },
+  {
+    name: 'a body nested 100,000 deep',
+    body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', `"body":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a lone surrogate in a string',
+    body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"reason":"test"', '"reason":"\\ud800"'),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a lone surrogate in a body key',
+    body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', '"body":{"\\udc00":1}'),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'a descriptor expires_at that is no real time',
+    body: () =>
+      signed(fresh([{ op: 'put', descriptor: { id: 'x', kind: 'k', labels: {}, body: {}, expires_at: '2026-99-99T99:99:99.000Z' } }])),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'fifty unknown signers',
+    body: () => {
+      const p = fresh([put('x')]);
+      return submit(
+        p,
+        signers(...Array.from({ length: 50 }, (_, i) => `nobody-${i}`)).map((s) => approve(s, hashOf(p))),
+      );
+    },
+    status: 422,
+    code: 'BadSignature',
+  },
+  {
+    name: 'a number out of range',
+    body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', '"body":{"n":1e400}'),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'an approval with a malformed proposal id',
+    path: '/registry/proposals/b3:xyz/approvals',
+    body: () => approve(keys[0]!, 'b3:xyz'),
+    status: 400,
+    code: 'BadRequest',
+  },
+  {
+    name: 'an approval for an unknown proposal',
+    path: `/registry/proposals/b3:${'a'.repeat(64)}/approvals`,
+    body: () => approve(keys[0]!, `b3:${'a'.repeat(64)}`),
+    status: 404,
+    code: 'NotFound',
+  },
+  {
+    name: 'an approval with an unknown field',
+    path: `/registry/proposals/b3:${'a'.repeat(64)}/approvals`,
+    body: () => ({ ...approve(keys[0]!, `b3:${'a'.repeat(64)}`), x: 1 }),
+    status: 400,
+    code: 'BadRequest',
+  },
 ];
 
 const getCases: { path: string; status: number }[] = [

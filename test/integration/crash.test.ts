@@ -32,7 +32,10 @@ describe('crash safety', () => {
         const head = (await request(first.url, 'GET', '/registry/head')).json;
         const p = proposal('crash', head, [put(`d-${i}`, {}, { i })]);
         const id = hashOf(p);
-        const r = await request(first.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, id), approve(keys[1]!, id)] });
+        const r = await request(first.url, 'POST', '/registry/proposals', {
+          payload: p,
+          approvals: [approve(keys[0]!, id), approve(keys[1]!, id)],
+        });
         if (r.json?.status === 'committed') acked.set(r.json.version, id);
       }
     })().catch(() => undefined); // the kill cuts the last request off

@@ -21,7 +21,14 @@ describe('the development registry', () => {
   it('creates a 2-of-3 genesis with 0600 keys beside it, keeps it across restarts, and commits with those keys', async () => {
     const dir = tempDir();
     const logger = createLogger('silent');
-    const config = { ...DEFAULTS, dataDir: dir, db: join(dir, 'registry.db'), port: 0, logLevel: 'silent' as const, genesis: ensureDevGenesis(dir, logger) };
+    const config = {
+      ...DEFAULTS,
+      dataDir: dir,
+      db: join(dir, 'registry.db'),
+      port: 0,
+      logLevel: 'silent' as const,
+      genesis: ensureDevGenesis(dir, logger),
+    };
     reg = await startRegistry(config, logger);
     const head = (await request(reg.url, 'GET', '/registry/head')).json;
     expect(head.signer_set.threshold).toBe(2);
@@ -39,7 +46,10 @@ describe('the development registry', () => {
     expect(again.hash).toBe(head.hash);
     const p = proposal('dev', again, [put('svc-dev')]);
     const id = hashOf(p);
-    const r = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: keys.map((k) => ({ signer_id: k.signer_id, sig: signApproval(k.secret_key, id) })) });
+    const r = await request(reg.url, 'POST', '/registry/proposals', {
+      payload: p,
+      approvals: keys.map((k) => ({ signer_id: k.signer_id, sig: signApproval(k.secret_key, id) })),
+    });
     expect(r.json).toMatchObject({ status: 'committed', version: 1 });
   });
 });

@@ -19,7 +19,13 @@ async function start(...args: Parameters<typeof startTestRegistry>) {
 }
 
 async function head(base: string) {
-  return (await request(base, 'GET', '/registry/head')).json as { version: number; hash: string; state_root: string; descriptor_count: number; signer_set: unknown };
+  return (await request(base, 'GET', '/registry/head')).json as {
+    version: number;
+    hash: string;
+    state_root: string;
+    descriptor_count: number;
+    signer_set: unknown;
+  };
 }
 
 describe('governance flow', () => {
@@ -53,7 +59,15 @@ describe('governance flow', () => {
     expect(v1.json).toMatchObject({ version: 1, prev_hash: h0.hash, payload_hash: id, payload: p });
     expect(v1.json.approvals.map((a) => a.signer_id)).toEqual(['alice', 'carol']);
     const state = new RegistryState(signerSet(keys, 2));
-    for (const op of p.ops) if (op.op === 'put') state.apply({ version: 1, puts: [state.entry(state.keyOf(op.descriptor.id), op.descriptor, 1)], deletes: [], signerSet: undefined, changed: [] });
+    for (const op of p.ops)
+      if (op.op === 'put')
+        state.apply({
+          version: 1,
+          puts: [state.entry(state.keyOf(op.descriptor.id), op.descriptor, 1)],
+          deletes: [],
+          signerSet: undefined,
+          changed: [],
+        });
     expect(v1.json.state_root).toBe(state.root());
     expect(v1.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(v1.headers.get('etag')).toBe(`"${h1.hash}"`);
@@ -102,7 +116,10 @@ describe('governance flow', () => {
     const reg = await start(genesisRecord('quick', keys, 2));
     const p = proposal('quick', await head(reg.url), [put('a')]);
     const id = hashOf(p);
-    const r = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[1]!, id), approve(keys[0]!, id), approve(keys[2]!, id)] });
+    const r = await request(reg.url, 'POST', '/registry/proposals', {
+      payload: p,
+      approvals: [approve(keys[1]!, id), approve(keys[0]!, id), approve(keys[2]!, id)],
+    });
     expect(r.status).toBe(201);
     expect(r.json).toMatchObject({ status: 'committed', version: 1 });
     const v1 = await request<CommitRecord>(reg.url, 'GET', '/registry/1');
@@ -117,7 +134,10 @@ describe('governance flow', () => {
     const id = hashOf(p);
     const a = approve(keys[0]!, id);
     expect((await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [a, a] })).json.status).toBe('pending');
-    expect((await request(reg.url, 'POST', `/registry/proposals/${id}/approvals`, a)).json).toMatchObject({ status: 'pending', approvals: [{ signer_id: 'alice' }] });
+    expect((await request(reg.url, 'POST', `/registry/proposals/${id}/approvals`, a)).json).toMatchObject({
+      status: 'pending',
+      approvals: [{ signer_id: 'alice' }],
+    });
     expect((await head(reg.url)).version).toBe(0);
   });
 
@@ -204,7 +224,8 @@ describe('governance flow', () => {
     expect((await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, id)] })).status).toBe(201);
     // Wait for the writer's expiry sweep to settle it rather than sleeping a fixed time.
     await new Promise<void>((resolve) => {
-      const poll = async () => ((await request(reg.url, 'GET', `/registry/proposals/${id}`)).json.status === 'expired' ? resolve() : setImmediate(poll));
+      const poll = async () =>
+        (await request(reg.url, 'GET', `/registry/proposals/${id}`)).json.status === 'expired' ? resolve() : setImmediate(poll);
       void poll();
     });
     const r = await request(reg.url, 'POST', `/registry/proposals/${id}/approvals`, approve(keys[1]!, id));
@@ -212,7 +233,10 @@ describe('governance flow', () => {
     expect(r.json.error.code).toBe('Gone');
     expect((await head(reg.url)).version).toBe(0);
     const already = proposal('exp', await head(reg.url), [put('b')], { now: now - 10_000, ttlMs: 5000 });
-    const gone = await request(reg.url, 'POST', '/registry/proposals', { payload: already, approvals: [approve(keys[0]!, hashOf(already))] });
+    const gone = await request(reg.url, 'POST', '/registry/proposals', {
+      payload: already,
+      approvals: [approve(keys[0]!, hashOf(already))],
+    });
     expect(gone.status).toBe(410);
     expect((await readAudit(reg.url)).map((e) => e.kind)).toContain('proposal_expired');
   });
@@ -269,7 +293,10 @@ describe('known payloads', () => {
     const again = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[1]!, id)] });
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ status: 'pending', approvals: [{ signer_id: 'alice' }, { signer_id: 'bob' }] });
-    const bad = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [{ signer_id: 'carol', sig: approve(keys[0]!, id).sig }] });
+    const bad = await request(reg.url, 'POST', '/registry/proposals', {
+      payload: p,
+      approvals: [{ signer_id: 'carol', sig: approve(keys[0]!, id).sig }],
+    });
     expect(bad.status).toBe(422);
     const done = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[2]!, id)] });
     expect(done.json).toMatchObject({ status: 'committed', version: 1 });
@@ -294,11 +321,9 @@ describe('proposal listings', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { json: { items: { proposal_id: string; status: string; created_at: string; threshold: number }[]; next_cursor: string | null } } = await request(
-        reg.url,
-        'GET',
-        `/registry/proposals?status=pending&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
-      );
+      const page: {
+        json: { items: { proposal_id: string; status: string; created_at: string; threshold: number }[]; next_cursor: string | null };
+      } = await request(reg.url, 'GET', `/registry/proposals?status=pending&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
       for (const item of page.json.items) {
         expect(item).toMatchObject({ status: 'pending', threshold: 2 });
         expect(item.created_at).toMatch(/Z$/);

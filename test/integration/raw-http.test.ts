@@ -23,14 +23,23 @@ function raw(bytes: string | Buffer): Promise<string> {
   });
 }
 
-const envelope = (response: string) => JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { error: { code: string; request_id: string } };
+const envelope = (response: string) =>
+  JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { error: { code: string; request_id: string } };
 
 describe('malformed HTTP', () => {
   it.each([
     ['a raw non-ASCII byte in the path', Buffer.from('GET /registry/\xe9 HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1'), 400],
-    ['both Transfer-Encoding and Content-Length', 'POST /registry/proposals HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}', 400],
+    [
+      'both Transfer-Encoding and Content-Length',
+      'POST /registry/proposals HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}',
+      400,
+    ],
     ['an unknown method token', 'FOO / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-    ['a bad chunk size', 'POST /registry/proposals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400],
+    [
+      'a bad chunk size',
+      'POST /registry/proposals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+      400,
+    ],
     ['headers over 16 KiB', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
   ])('%s -> %i with the envelope', async (_name, bytes, status) => {
     const response = await raw(bytes);

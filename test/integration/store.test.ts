@@ -83,7 +83,9 @@ describe('the SQLite log', () => {
     const rec = JSON.parse((raw.prepare('SELECT record FROM commits WHERE version = 1').get() as { record: string }).record);
     rec.payload.ops[0].descriptor.labels.n = 'tampered';
     rec.payload_hash = hashOf(rec.payload);
-    raw.prepare('UPDATE commits SET record = ?, hash = ?, payload_hash = ? WHERE version = 1').run(JSON.stringify(rec), hashOf(rec), rec.payload_hash);
+    raw
+      .prepare('UPDATE commits SET record = ?, hash = ?, payload_hash = ? WHERE version = 1')
+      .run(JSON.stringify(rec), hashOf(rec), rec.payload_hash);
     raw.close();
     await expect(startTestRegistry(g, { dir })).rejects.toThrow(/version 2|state root/);
   });
@@ -118,7 +120,9 @@ describe('the audit log at start', () => {
     const { g, dir, db } = await populated();
     const raw = new Database(db);
     raw.exec('DROP TRIGGER audit_no_update');
-    const changed = raw.prepare(`UPDATE audit SET event = replace(event, '"at":"2', '"at":"1') WHERE seq = (SELECT MAX(seq) FROM audit)`).run().changes;
+    const changed = raw
+      .prepare(`UPDATE audit SET event = replace(event, '"at":"2', '"at":"1') WHERE seq = (SELECT MAX(seq) FROM audit)`)
+      .run().changes;
     expect(changed).toBe(1);
     raw.close();
     await expect(startTestRegistry(g, { dir })).rejects.toThrow(/audit event \d+ does not hash/);

@@ -139,19 +139,17 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 describe('write path properties', () => {
   it('1. no commit without quorum; duplicates count once; strangers are refused and change nothing', async () => {
-    const arb = fc
-      .integer({ min: 1, max: 7 })
-      .chain((n) =>
-        fc.record({
-          ids: idsArb(n + 1), // the last one is a stranger to the set
-          m: fc.integer({ min: 1, max: n }),
-          order: fc.shuffledSubarray(range(n), { minLength: 1 }),
-          // Extra approvals interleaved after the first: `who === n` is the stranger, any other
-          // index a member (a duplicate when that member has already approved).
-          extras: fc.array(fc.record({ at: fc.nat(), who: fc.integer({ min: 0, max: n }) }), { maxLength: 4 }),
-          dupInSubmit: fc.boolean(),
-        }),
-      );
+    const arb = fc.integer({ min: 1, max: 7 }).chain((n) =>
+      fc.record({
+        ids: idsArb(n + 1), // the last one is a stranger to the set
+        m: fc.integer({ min: 1, max: n }),
+        order: fc.shuffledSubarray(range(n), { minLength: 1 }),
+        // Extra approvals interleaved after the first: `who === n` is the stranger, any other
+        // index a member (a duplicate when that member has already approved).
+        extras: fc.array(fc.record({ at: fc.nat(), who: fc.integer({ min: 0, max: n }) }), { maxLength: 4 }),
+        dupInSubmit: fc.boolean(),
+      }),
+    );
     await fc.assert(
       fc.asyncProperty(arb, async ({ ids, m, order, extras, dupInSubmit }) => {
         const n = ids.length - 1;
@@ -218,10 +216,15 @@ describe('write path properties', () => {
       id: fc.constantFrom(...POOL),
       kind: fc.stringMatching(/^[a-z0-9._-]{1,8}$/),
       labels: fc.dictionary(fc.stringMatching(/^[A-Za-z0-9._/-]{1,8}$/), fc.string({ unit: 'grapheme', maxLength: 12 }), { maxKeys: 3 }),
-      body: fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 6 }), fc.jsonValue({ maxDepth: 2, stringUnit: 'grapheme' }), { maxKeys: 3 }),
-      expires: fc.option(fc.integer({ min: 0, max: 400 * 86_400_000 }).map((d) => new Date(T0 - 200 * 86_400_000 + d).toISOString()), {
-        nil: undefined,
+      body: fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 6 }), fc.jsonValue({ maxDepth: 2, stringUnit: 'grapheme' }), {
+        maxKeys: 3,
       }),
+      expires: fc.option(
+        fc.integer({ min: 0, max: 400 * 86_400_000 }).map((d) => new Date(T0 - 200 * 86_400_000 + d).toISOString()),
+        {
+          nil: undefined,
+        },
+      ),
     });
     const stepArb = fc.record({
       ops: fc.array(fc.record({ del: fc.boolean(), pick: fc.nat(), put: descriptorArb }), { minLength: 1, maxLength: 4 }),
@@ -229,9 +232,11 @@ describe('write path properties', () => {
       offset: fc.nat(),
       restart: fc.integer({ min: 0, max: 3 }).map((x) => x === 0),
     });
-    const arb = fc.integer({ min: 1, max: 4 }).chain((n) =>
-      fc.record({ ids: idsArb(n), m: fc.integer({ min: 1, max: n }), steps: fc.array(stepArb, { minLength: 1, maxLength: 6 }) }),
-    );
+    const arb = fc
+      .integer({ min: 1, max: 4 })
+      .chain((n) =>
+        fc.record({ ids: idsArb(n), m: fc.integer({ min: 1, max: n }), steps: fc.array(stepArb, { minLength: 1, maxLength: 6 }) }),
+      );
     await fc.assert(
       fc.asyncProperty(arb, async ({ ids, m, steps }) => {
         const members = signersFrom(ids, KEYS);
@@ -311,7 +316,6 @@ describe('write path properties', () => {
       { numRuns: 40 },
     );
   });
-
 
   it('3. a rotation needs quorum under both the current and the proposed set', async () => {
     const arb = fc
@@ -439,7 +443,7 @@ describe('write path properties', () => {
     );
   });
 
-  it('3b. across rotations, an id names one key and a key one id for the registry\'s whole life', async () => {
+  it("3b. across rotations, an id names one key and a key one id for the registry's whole life", async () => {
     // SPEC §3: "A signer id kept in the new set keeps its key; a new key takes a new id"; §4: "an
     // id names one key". A removed id may come back only with its own key, and a removed key
     // only under its own id.
@@ -529,14 +533,21 @@ describe('write path properties', () => {
           for (const e of queue) {
             const id = hashOf(e.payload);
             const k = 1 + (e.k % (m - 1));
-            const r = await h.writer.submit({ payload: e.payload, approvals: rotated(e.offset).slice(0, k).map((s) => approve(s, id)) });
+            const r = await h.writer.submit({
+              payload: e.payload,
+              approvals: rotated(e.offset)
+                .slice(0, k)
+                .map((s) => approve(s, id)),
+            });
             expect(r).toMatchObject({ created: true, view: { status: 'pending' } });
           }
           expect(h.writer.pendingCount).toBe(queue.length);
           expect(h.view.head.version).toBe(0);
 
           const winId = hashOf(win.payload);
-          const rest = rotated(win.offset).slice(1 + (win.k % (m - 1)), m).map((s) => approve(s, winId));
+          const rest = rotated(win.offset)
+            .slice(1 + (win.k % (m - 1)), m)
+            .map((s) => approve(s, winId));
           let view: ProposalView;
           if (win.viaResubmit) {
             const r = await h.writer.submit({ payload: win.payload, approvals: rest });

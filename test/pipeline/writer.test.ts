@@ -42,7 +42,11 @@ async function rig(options: Partial<WriterOptions> = {}, store: Store = new Sqli
   return { store, view, writer, log, errors, proposalView, setNow: (t: number) => (now = t) };
 }
 
-const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof RegistryError ? e.code : String(e)));
+const code = async (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: unknown) => (e instanceof RegistryError ? e.code : String(e)),
+  );
 
 describe('the writer', () => {
   it('settles a pending proposal past its expiry as expired, not stale, when another commits first', async () => {
@@ -111,11 +115,18 @@ describe('the writer', () => {
     // carol alone, removed: no current signer approved, but her signature is a signed claim.
     expect(await code(writer.submit({ payload: p, approvals: [approve(keys[2]!, hashOf(p))] }))).toBe('BadSignature');
     // carol beside alice: not a signer for this proposal, and audited as herself.
-    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), approve(keys[2]!, hashOf(p))] }))).toBe('BadSignature');
-    // carol's name on a signature by another key proves nothing: not audited.
-    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), { signer_id: 'carol', sig: approve(keys[1]!, hashOf(p)).sig }] }))).toBe(
+    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), approve(keys[2]!, hashOf(p))] }))).toBe(
       'BadSignature',
     );
+    // carol's name on a signature by another key proves nothing: not audited.
+    expect(
+      await code(
+        writer.submit({
+          payload: p,
+          approvals: [approve(keys[0]!, hashOf(p)), { signer_id: 'carol', sig: approve(keys[1]!, hashOf(p)).sig }],
+        }),
+      ),
+    ).toBe('BadSignature');
     const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
     expect(added.map((e) => [e.kind, e.signer_id, e.reason])).toEqual([
       ['approval_refused', 'carol', 'a proposal needs at least one approval by a signer of the current set'],
@@ -127,9 +138,14 @@ describe('the writer', () => {
     const { view, writer, store } = await rig();
     const p = proposal('other', view.head, [put('a')]);
     const before = (await store.audit(1, 1000)).length;
-    expect(await code(writer.submit({ payload: p, approvals: [approve(keys[0]!, hashOf(p)), { signer_id: 'bob', sig: approve(keys[0]!, hashOf(p)).sig }] }))).toBe(
-      'BadSignature',
-    );
+    expect(
+      await code(
+        writer.submit({
+          payload: p,
+          approvals: [approve(keys[0]!, hashOf(p)), { signer_id: 'bob', sig: approve(keys[0]!, hashOf(p)).sig }],
+        }),
+      ),
+    ).toBe('BadSignature');
     const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
     expect(added).toHaveLength(1);
     expect(added[0]).toMatchObject({ kind: 'approval_refused', proposal_id: hashOf(p), signer_id: 'alice' });
@@ -202,7 +218,14 @@ describe('the writer', () => {
     // the sender's say-so, never decoded).
     expect(await code(writer.submit({ payload: p, approvals: newcomers.map((s) => approve(s, id)) }))).toBe('BadSignature');
     // A junk signature under a current signer's name: refused before any proposed key is looked at.
-    expect(await code(writer.submit({ payload: p, approvals: [{ signer_id: 'alice', sig: approve(keys[1]!, id).sig }, ...newcomers.map((s) => approve(s, id))] }))).toBe('BadSignature');
+    expect(
+      await code(
+        writer.submit({
+          payload: p,
+          approvals: [{ signer_id: 'alice', sig: approve(keys[1]!, id).sig }, ...newcomers.map((s) => approve(s, id))],
+        }),
+      ),
+    ).toBe('BadSignature');
     expect(await store.audit(1, 1000)).toEqual(before);
     // Once alice has vouched for it, the proposed signers are signers of this proposal.
     const r = await writer.submit({ payload: p, approvals: [approve(keys[0]!, id), ...newcomers.slice(0, 1).map((s) => approve(s, id))] });

@@ -29,6 +29,8 @@ describe('configuration', () => {
   });
 
   it('accepts the example config file', () => {
-    expect(loadConfig({ config: new URL('../../config/registry.example.json', import.meta.url).pathname }, {}).genesis).toBe('./genesis.json');
+    expect(loadConfig({ config: new URL('../../config/registry.example.json', import.meta.url).pathname }, {}).genesis).toBe(
+      './genesis.json',
+    );
   });
 });

@@ -185,7 +185,11 @@ describe('state roots (SPEC §5)', () => {
     expect(signerSetProblem(s.signer_set)).toBeUndefined();
     const state = new RegistryState(s.signer_set, await makeDigest());
     if (s.descriptors.length === 0) expect(state.root()).toBe(s.root);
-    const delta = planOps(state, s.descriptors.map((descriptor): Op => ({ op: 'put', descriptor })), 1);
+    const delta = planOps(
+      state,
+      s.descriptors.map((descriptor): Op => ({ op: 'put', descriptor })),
+      1,
+    );
     expect(state.rootAfter(delta)).toBe(s.root);
     state.apply(delta);
     expect(state.root()).toBe(s.root);

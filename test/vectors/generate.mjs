@@ -229,27 +229,37 @@ const unicodeDescriptor = descriptor(
   '2027-01-01T00:00:00.000Z',
 );
 
-const numbersDescriptor = descriptor('node-17', 'node', { weight: '10' }, {
-  big: 1e21,
-  bigger: 1.2345678901234568e20,
-  tenth: 0.1,
-  negZero: -0,
-  tiny: 1e-7,
-  small: 0.000001,
-  minSubnormal: 5e-324,
-  max: 1.7976931348623157e308,
-  maxSafe: 9007199254740991,
-  negative: -42.5,
-  third: 1 / 3,
-  exp: 1e-300,
-});
+const numbersDescriptor = descriptor(
+  'node-17',
+  'node',
+  { weight: '10' },
+  {
+    big: 1e21,
+    bigger: 1.2345678901234568e20,
+    tenth: 0.1,
+    negZero: -0,
+    tiny: 1e-7,
+    small: 0.000001,
+    minSubnormal: 5e-324,
+    max: 1.7976931348623157e308,
+    maxSafe: 9007199254740991,
+    negative: -42.5,
+    third: 1 / 3,
+    exp: 1e-300,
+  },
+);
 
-const nestedDescriptor = descriptor('a/b:c.d@e-f_g', 'config', {}, {
-  caps: ['x', 'y', { z: [1, [2, [3, { deep: true }]]] }],
-  nested: { z: { y: { x: { w: null, v: false, u: [] } } }, a: {} },
-  arr: [3, 1, 2],
-  flags: { on: true, off: false, nothing: null },
-});
+const nestedDescriptor = descriptor(
+  'a/b:c.d@e-f_g',
+  'config',
+  {},
+  {
+    caps: ['x', 'y', { z: [1, [2, [3, { deep: true }]]] }],
+    nested: { z: { y: { x: { w: null, v: false, u: [] } } }, a: {} },
+    arr: [3, 1, 2],
+    flags: { on: true, off: false, nothing: null },
+  },
+);
 
 const payloadCases = [
   {
@@ -278,9 +288,7 @@ const payloadCases = [
   },
   {
     name: 'set_signers',
-    payload: proposal({ version: 100, hash: hashOf({ seed: 'base-100' }) }, [
-      { op: 'set_signers', signer_set: signerSet(2, 0, 1, 3) },
-    ]),
+    payload: proposal({ version: 100, hash: hashOf({ seed: 'base-100' }) }, [{ op: 'set_signers', signer_set: signerSet(2, 0, 1, 3) }]),
   },
   {
     name: 'put, delete and set_signers in one proposal',
@@ -641,11 +649,15 @@ head = pushRecord(
   record(
     1,
     head.hash,
-    proposal(head, [
-      { op: 'put', descriptor: unicodeDescriptor },
-      { op: 'put', descriptor: numbersDescriptor },
-      { op: 'put', descriptor: descriptor('svc-b', 'service', { status: 'online', region: 'us-west' }, { port: 8080 }) },
-    ], { created_at: at(10), reason: 'initial services' }),
+    proposal(
+      head,
+      [
+        { op: 'put', descriptor: unicodeDescriptor },
+        { op: 'put', descriptor: numbersDescriptor },
+        { op: 'put', descriptor: descriptor('svc-b', 'service', { status: 'online', region: 'us-west' }, { port: 8080 }) },
+      ],
+      { created_at: at(10), reason: 'initial services' },
+    ),
     [2, 0],
     at(11),
   ),
@@ -655,18 +667,28 @@ head = pushRecord(
   record(
     2,
     head.hash,
-    proposal(head, [
-      { op: 'delete', id: 'node-17' },
-      { op: 'put', descriptor: descriptor('svc-b', 'service', { status: 'offline', region: 'us-west' }, { port: 8081 }) },
-      { op: 'set_signers', signer_set: signerSet(2, 0, 1, 3) },
-    ], { created_at: at(20), expires_at: at(20 + 24 * 60) }),
+    proposal(
+      head,
+      [
+        { op: 'delete', id: 'node-17' },
+        { op: 'put', descriptor: descriptor('svc-b', 'service', { status: 'offline', region: 'us-west' }, { port: 8081 }) },
+        { op: 'set_signers', signer_set: signerSet(2, 0, 1, 3) },
+      ],
+      { created_at: at(20), expires_at: at(20 + 24 * 60) },
+    ),
     [3, 1, 0],
     at(25),
   ),
 );
 head = pushRecord(
   'v3: a put under the new set, approved by bob and dave',
-  record(3, head.hash, proposal(head, [{ op: 'put', descriptor: nestedDescriptor }], { created_at: at(30), reason: 'config' }), [1, 3], at(31)),
+  record(
+    3,
+    head.hash,
+    proposal(head, [{ op: 'put', descriptor: nestedDescriptor }], { created_at: at(30), reason: 'config' }),
+    [1, 3],
+    at(31),
+  ),
 );
 
 // ---------------------------------------------------------------------------------------
@@ -710,11 +732,19 @@ const stateCases = [
     genesisSet,
     many,
     [
-      { name: 'delete 100', ops: many.slice(0, 1000).filter((_, i) => i % 10 === 0).map((d) => ({ op: 'delete', id: d.id })) },
+      {
+        name: 'delete 100',
+        ops: many
+          .slice(0, 1000)
+          .filter((_, i) => i % 10 === 0)
+          .map((d) => ({ op: 'delete', id: d.id })),
+      },
       {
         name: 'replace 50 and add 25',
         ops: [
-          ...many.filter((_, i) => i % 20 === 1).map((d) => ({ op: 'put', descriptor: { ...d, labels: { ...d.labels, status: 'changed' } } })),
+          ...many
+            .filter((_, i) => i % 20 === 1)
+            .map((d) => ({ op: 'put', descriptor: { ...d, labels: { ...d.labels, status: 'changed' } } })),
           ...manyDescriptors(25, 'new').map((d) => ({ op: 'put', descriptor: d })),
         ],
       },
@@ -766,15 +796,23 @@ const GENESIS = idSet(2, 'alice', 'bob', 'carol'); // genesis of records.json
 const S1 = idSet(2, 'alice', 'bob', 'dave'); // in force since v2 of records.json
 const S2 = idSet(2, 'alice', 'bob', 'frank'); // a second rotation: dave came and went
 const PROPOSED = idSet(3, 'bob', 'dave', 'erin', 'frank'); // proposed: alice leaves, erin and frank join
-if (jcs(GENESIS) !== jcs(genesisSet) || jcs(S1) !== jcs(chainState.signerSet)) throw new Error('admission history is not the chain of records.json');
+if (jcs(GENESIS) !== jcs(genesisSet) || jcs(S1) !== jcs(chainState.signerSet))
+  throw new Error('admission history is not the chain of records.json');
 const HISTORY_A = [GENESIS, S1];
 const HISTORY_B = [GENESIS, S1, S2];
 
-const plainPayload = proposal(head, [{ op: 'put', descriptor: descriptor('svc-admission', 'service', { status: 'online' }, { port: 9000 }) }], {
-  created_at: at(40),
-  reason: 'admission vectors',
+const plainPayload = proposal(
+  head,
+  [{ op: 'put', descriptor: descriptor('svc-admission', 'service', { status: 'online' }, { port: 9000 }) }],
+  {
+    created_at: at(40),
+    reason: 'admission vectors',
+  },
+);
+const rotationPayload = proposal(head, [{ op: 'set_signers', signer_set: PROPOSED }], {
+  created_at: at(41),
+  reason: 'rotate to bob, dave, erin, frank',
 });
-const rotationPayload = proposal(head, [{ op: 'set_signers', signer_set: PROPOSED }], { created_at: at(41), reason: 'rotate to bob, dave, erin, frank' });
 const foreignPayload = { ...plainPayload, registry_id: 'prod-us' };
 const laterPayload = proposal({ version: 4, hash: hashOf({ seed: 'admission-base-4' }) }, [{ op: 'delete', id: 'svc-admission' }], {
   created_at: at(50),
@@ -790,8 +828,14 @@ const otherKey = (id, keyId, hash) => [
   { signer_id: id, sig: sign(admissionSk(keyId), approvalMessage(hash)) },
   `${id}: signed with ${keyId}'s key`,
 ];
-const flipped = (id, hash) => [{ signer_id: id, sig: flipBit(sign(admissionSk(id), approvalMessage(hash)), 33, 2) }, `${id}: own key, one bit of S flipped`];
-const junk = (id) => [{ signer_id: id, sig: hex(concat([blake3(utf8(`junk-${id}-r`)), blake3(utf8(`junk-${id}-s`))])) }, `${id}: 64 junk bytes`];
+const flipped = (id, hash) => [
+  { signer_id: id, sig: flipBit(sign(admissionSk(id), approvalMessage(hash)), 33, 2) },
+  `${id}: own key, one bit of S flipped`,
+];
+const junk = (id) => [
+  { signer_id: id, sig: hex(concat([blake3(utf8(`junk-${id}-r`)), blake3(utf8(`junk-${id}-s`))])) },
+  `${id}: 64 junk bytes`,
+];
 const otherPayload = (id, hash, otherHash) => [
   { signer_id: id, sig: sign(admissionSk(id), approvalMessage(otherHash)) },
   `${id}: own key, over another proposal`,
@@ -868,7 +912,9 @@ const admissionCases = [
   admissionCase("known: a member's name signed with another key (bob's name, mallory's key)", 'known', {
     approvals: [good('alice', PLAIN), otherKey('bob', 'mallory', PLAIN)],
   }),
-  admissionCase("known: a flipped bit in a current signer's signature", 'known', { approvals: [flipped('alice', PLAIN), good('bob', PLAIN)] }),
+  admissionCase("known: a flipped bit in a current signer's signature", 'known', {
+    approvals: [flipped('alice', PLAIN), good('bob', PLAIN)],
+  }),
   admissionCase('known: an id the registry never had (mallory), valid under her own key', 'known', {
     approvals: [good('alice', PLAIN), good('mallory', PLAIN)],
   }),
@@ -895,7 +941,14 @@ const admissionCases = [
     approvals: [junk('carol'), good('bob', PLAIN), good('carol', PLAIN), good('carol', PLAIN)],
   }),
   admissionCase('known: everything at once (valid, stranger, bad signature, removed junk, removed valid)', 'known', {
-    approvals: [good('alice', PLAIN), good('mallory', PLAIN), flipped('bob', PLAIN), junk('carol'), good('carol', PLAIN), otherKey('dave', 'carol', PLAIN)],
+    approvals: [
+      good('alice', PLAIN),
+      good('mallory', PLAIN),
+      flipped('bob', PLAIN),
+      junk('carol'),
+      good('carol', PLAIN),
+      otherKey('dave', 'carol', PLAIN),
+    ],
   }),
   // judgeApprovals for a rotation: the electorate is the current set plus the proposed set.
   admissionCase('known rotation: current and proposed signers, all valid', 'known', {
@@ -955,26 +1008,37 @@ const admissionCases = [
     approvals: [otherKey('alice', 'mallory', PLAIN), good('carol', PLAIN)],
   }),
   // refuseAll: a proposal for another registry.
-  admissionCase('foreign: a proposal for another registry: signed claims by current and removed signers are audited, once each', 'foreign', {
-    proposalId: FOREIGN,
-    approvals: [
-      good('alice', FOREIGN),
-      good('carol', FOREIGN),
-      good('mallory', FOREIGN),
-      flipped('bob', FOREIGN),
-      good('erin', FOREIGN),
-      good('alice', FOREIGN),
-    ],
-  }),
+  admissionCase(
+    'foreign: a proposal for another registry: signed claims by current and removed signers are audited, once each',
+    'foreign',
+    {
+      proposalId: FOREIGN,
+      approvals: [
+        good('alice', FOREIGN),
+        good('carol', FOREIGN),
+        good('mallory', FOREIGN),
+        flipped('bob', FOREIGN),
+        good('erin', FOREIGN),
+        good('alice', FOREIGN),
+      ],
+    },
+  ),
 ];
 {
   // Every branch is covered, and the notes say what the reference verifier finds.
   const kinds = new Set(admissionCases.flatMap((c) => c.refusal_kinds ?? []));
-  for (const k of ['not_a_signer', 'bad_signature', 'no_current_signer', 'other_registry']) if (!kinds.has(k)) throw new Error(`no ${k} case`);
-  for (const mode of ['known', 'new']) if (!admissionCases.some((c) => c.mode === mode && c.ok)) throw new Error(`no accepted ${mode} case`);
-  for (const mode of ['known', 'new', 'foreign']) if (!admissionCases.some((c) => c.mode === mode && !c.ok)) throw new Error(`no refused ${mode} case`);
+  for (const k of ['not_a_signer', 'bad_signature', 'no_current_signer', 'other_registry'])
+    if (!kinds.has(k)) throw new Error(`no ${k} case`);
+  for (const mode of ['known', 'new'])
+    if (!admissionCases.some((c) => c.mode === mode && c.ok)) throw new Error(`no accepted ${mode} case`);
+  for (const mode of ['known', 'new', 'foreign'])
+    if (!admissionCases.some((c) => c.mode === mode && !c.ok)) throw new Error(`no refused ${mode} case`);
   if (!admissionCases.some((c) => c.refusals?.some(([, s]) => s) && c.refusals.some(([, s]) => !s))) throw new Error('no mixed case');
-  if (!admissionCases.some((c) => c.audited && new Set(c.refusals.filter(([, s]) => s).map(([id]) => id)).size < c.refusals.filter(([, s]) => s).length)) {
+  if (
+    !admissionCases.some(
+      (c) => c.audited && new Set(c.refusals.filter(([, s]) => s).map(([id]) => id)).size < c.refusals.filter(([, s]) => s).length,
+    )
+  ) {
     throw new Error('no case where audit events are deduplicated');
   }
   for (const c of admissionCases) {
@@ -989,7 +1053,8 @@ const admissionCases = [
 
 // ---------------------------------------------------------------------------------------
 const write = (file, value) => writeFileSync(join(OUT, file), `${JSON.stringify(value, null, 2)}\n`);
-const note = 'Generated by test/vectors/generate.mjs (npm run vectors), an implementation of SPEC §1–§5 independent of src/. Do not edit by hand.';
+const note =
+  'Generated by test/vectors/generate.mjs (npm run vectors), an implementation of SPEC §1–§5 independent of src/. Do not edit by hand.';
 
 write('payload-hashes.json', {
   description: `${note} hash = "b3:" + hex(BLAKE3-256(UTF-8(jcs))), jcs = RFC 8785 text of payload. Note: JSON cannot carry -0, so "negZero" reads back as 0; its JCS form is 0 either way.`,

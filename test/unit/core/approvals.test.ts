@@ -81,8 +81,16 @@ describe('admission vectors (test/vectors/admission.json)', () => {
   it('cover every mode and branch', () => {
     const cases = vectors.cases;
     expect(cases.length).toBeGreaterThanOrEqual(15);
-    for (const mode of ['new', 'known'] as const) expect(cases.some((c) => c.mode === mode && c.ok), `accepted ${mode}`).toBe(true);
-    for (const mode of ['new', 'known', 'foreign'] as const) expect(cases.some((c) => c.mode === mode && !c.ok), `refused ${mode}`).toBe(true);
+    for (const mode of ['new', 'known'] as const)
+      expect(
+        cases.some((c) => c.mode === mode && c.ok),
+        `accepted ${mode}`,
+      ).toBe(true);
+    for (const mode of ['new', 'known', 'foreign'] as const)
+      expect(
+        cases.some((c) => c.mode === mode && !c.ok),
+        `refused ${mode}`,
+      ).toBe(true);
     const kinds = new Set(cases.flatMap((c) => c.refusal_kinds ?? []));
     expect([...kinds].sort()).toEqual(['bad_signature', 'no_current_signer', 'not_a_signer', 'other_registry']);
     // Signed and unsigned refusals, audited ones, and a signer refused more than once.

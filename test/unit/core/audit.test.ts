@@ -27,7 +27,14 @@ describe('chainAuditEvent (SPEC §9)', () => {
   });
 
   it('omits undefined fields from the event, the text and the hash', () => {
-    const chained = chainAuditEvent(null, { at, kind: 'thawed', proposal_id: undefined, signer_id: undefined, version: undefined, reason: undefined });
+    const chained = chainAuditEvent(null, {
+      at,
+      kind: 'thawed',
+      proposal_id: undefined,
+      signer_id: undefined,
+      version: undefined,
+      reason: undefined,
+    });
     expect(Object.keys(chained.event).sort()).toEqual(['at', 'kind', 'prev_hash', 'seq']);
     expect(chained.text).toBe(`{"at":"${at}","kind":"thawed","prev_hash":null,"seq":1}`);
     expect(chained.hash).toBe(chainAuditEvent(null, { at, kind: 'thawed' }).hash);
@@ -36,6 +43,8 @@ describe('chainAuditEvent (SPEC §9)', () => {
   it('the hash changes with any field', () => {
     const base = chainAuditEvent(null, { at, kind: 'approval_refused', signer_id: 'bob', reason: 'bad signature' });
     expect(chainAuditEvent(null, { at, kind: 'approval_refused', signer_id: 'bob', reason: 'bad signature.' }).hash).not.toBe(base.hash);
-    expect(chainAuditEvent({ seq: 0, hash: hashOf({}) }, { at, kind: 'approval_refused', signer_id: 'bob', reason: 'bad signature' }).hash).not.toBe(base.hash);
+    expect(
+      chainAuditEvent({ seq: 0, hash: hashOf({}) }, { at, kind: 'approval_refused', signer_id: 'bob', reason: 'bad signature' }).hash,
+    ).not.toBe(base.hash);
   });
 });

@@ -23,10 +23,25 @@ describe('the WebAssembly BLAKE3 used for state roots', () => {
     const set = signerSet(signers('alice', 'bob'), 1);
     const fast = new RegistryState(set, await fastDigest());
     const noble = new RegistryState(set);
-    const descriptors: Descriptor[] = Array.from({ length: 700 }, (_, i) => ({ id: `d-${i}`, kind: 'node', labels: { n: String(i) }, body: { i, s: 'é€😀' } }));
-    for (const state of [fast, noble]) state.apply(planOps(state, descriptors.map((descriptor) => ({ op: 'put' as const, descriptor })), 1));
+    const descriptors: Descriptor[] = Array.from({ length: 700 }, (_, i) => ({
+      id: `d-${i}`,
+      kind: 'node',
+      labels: { n: String(i) },
+      body: { i, s: 'é€😀' },
+    }));
+    for (const state of [fast, noble])
+      state.apply(
+        planOps(
+          state,
+          descriptors.map((descriptor) => ({ op: 'put' as const, descriptor })),
+          1,
+        ),
+      );
     expect(fast.root()).toBe(noble.root());
-    const change = [{ op: 'delete' as const, id: 'd-3' }, { op: 'put' as const, descriptor: { id: 'new', kind: 'x', labels: {}, body: {} } }];
+    const change = [
+      { op: 'delete' as const, id: 'd-3' },
+      { op: 'put' as const, descriptor: { id: 'new', kind: 'x', labels: {}, body: {} } },
+    ];
     expect(fast.rootAfter(planOps(fast, change, 2))).toBe(noble.rootAfter(planOps(noble, change, 2)));
   });
 });
