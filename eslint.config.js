@@ -12,7 +12,7 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['dist/', 'coverage/', 'node_modules/', 'data/', 'perf/results/', 'test/vectors/*.json'],
+    ignores: ['dist/', 'coverage/', '.depcheck-*/', 'node_modules/', 'data/', 'perf/results/', 'test/vectors/*.json'],
   },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
@@ -24,6 +24,13 @@ export default defineConfig(
         tsconfigRootDir: import.meta.dirname,
       },
     },
+  },
+  {
+    // Async without await on purpose: the Store contract returns promises over a synchronous
+    // SQLite (a PostgreSQL backend will need them), and `async` turns a throw into a
+    // rejection; Fastify's async handlers do the same for the error handler.
+    files: ['src/store/**/*.ts', 'src/http/**/*.ts'],
+    rules: { '@typescript-eslint/require-await': 'off' },
   },
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],

@@ -64,7 +64,7 @@ export async function startRegistry(config: Config & { genesis: string }, logger
         'committed',
       ),
     );
-    sweep = setInterval(() => writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
+    sweep = setInterval(() => void writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
     sweep.unref();
     let closing = false;
     const app = buildApp(

@@ -80,7 +80,7 @@ function readConfigFile(path: string): Raw {
     throw new ConfigError(`the config file ${path} must hold a JSON object`);
   const unknown = Object.keys(value).filter((k) => !(k in DEFAULTS));
   if (unknown.length) throw new ConfigError(`the config file ${path} has unknown settings: ${unknown.join(', ')}`);
-  return value as Raw;
+  return value;
 }
 
 function text(v: unknown, name: string): string {

@@ -31,7 +31,7 @@ export interface Delta {
 
 export class RegistryState {
   readonly entries = new Map<string, Entry>();
-  private readonly buckets: Map<string, Entry>[] = Array.from({ length: BUCKETS }, () => new Map());
+  private readonly buckets: Map<string, Entry>[] = Array.from({ length: BUCKETS }, () => new Map<string, Entry>());
   private readonly bucketHashes: Uint8Array[];
   private readonly dirty = new Set<number>();
   private signerSetDigest: Uint8Array;

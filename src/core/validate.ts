@@ -15,9 +15,9 @@ export function check<T extends TSchema>(schema: T, value: unknown, what: string
   let validator = compiled.get(schema) as Validator<T> | undefined;
   if (!validator) {
     validator = Compile(schema);
-    compiled.set(schema, validator as unknown as Validator<TSchema>);
+    compiled.set(schema, validator);
   }
-  if (validator.Check(value)) return value as Static<T>;
+  if (validator.Check(value)) return value;
   const first = validator.Errors(value)[0];
   const where = first?.instancePath ? ` at ${first.instancePath}` : '';
   throw fail(`${what} is not valid${where}: ${first?.message ?? 'schema violation'}`);

@@ -38,7 +38,7 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     frameworkErrors: (error, request, reply) => {
       const message = error.message.length > 200 ? `${error.message.slice(0, 200)}…` : error.message;
       request.log.info({ code: 'BadRequest', err: message }, 'request refused');
-      return sendError(reply, request, new RegistryError('BadRequest', message));
+      void sendError(reply, request, new RegistryError('BadRequest', message));
     },
     requestIdHeader: false,
     genReqId: (req) => {
