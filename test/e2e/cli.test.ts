@@ -7,6 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyFile } from '../../src/cli/keyfile.js';
+import type { CommitRecord, GenesisPayload } from '../../src/core/schemas.js';
+import type { ProposalView } from '../../src/state/proposal-view.js';
+import type { HeadJson } from '../helpers/responses.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -60,7 +64,11 @@ async function ok(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-const okJson = async (...args: string[]): Promise<any> => JSON.parse(await ok(...args));
+/** expect.stringMatching, typed: Vitest declares its asymmetric matchers as returning `any`. */
+const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern);
+
+/** Runs a command that must succeed and parses its stdout as the JSON the caller expects. */
+const okJson = async <T = unknown>(...args: string[]): Promise<T> => JSON.parse(await ok(...args)) as T;
 
 interface Server {
   child: ChildProcess;
@@ -78,7 +86,7 @@ function serve(...args: string[]): Promise<ServeOutcome> {
   children.add(child);
   let stdout = '';
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
       children.delete(child);
@@ -88,7 +96,7 @@ function serve(...args: string[]): Promise<ServeOutcome> {
   const server: Server = { child, stderr: () => stderr, exited };
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
       for (const line of stdout.split('\n').slice(0, -1)) {
         const m = /^listening on (http:\/\/\S+)$/.exec(line);
@@ -112,9 +120,9 @@ async function stop(server: Server): Promise<{ code: number | null; signal: Node
   return server.exited;
 }
 
-async function getJson(url: string, path: string): Promise<{ status: number; json: any }> {
+async function getJson<T = unknown>(url: string, path: string): Promise<{ status: number; json: T }> {
   const res = await fetch(new URL(path, url));
-  return { status: res.status, json: await res.json() };
+  return { status: res.status, json: (await res.json()) as T };
 }
 
 const ops = [
@@ -156,7 +164,7 @@ describe('registry CLI, end to end', () => {
       expect(lines[0]).toMatch(HEX64);
       pub[id] = lines[0]!;
       expect(statSync(key(id)).mode & 0o777).toBe(0o600);
-      const file = JSON.parse(readFileSync(key(id), 'utf8'));
+      const file = JSON.parse(readFileSync(key(id), 'utf8')) as KeyFile;
       expect(file).toMatchObject({ signer_id: id, public_key: pub[id] });
     }
     expect(new Set(Object.values(pub)).size).toBe(3);
@@ -188,22 +196,22 @@ describe('registry CLI, end to end', () => {
       '--out',
       payloadFile,
     );
-    const payload = JSON.parse(readFileSync(payloadFile, 'utf8'));
+    const payload = JSON.parse(readFileSync(payloadFile, 'utf8')) as GenesisPayload;
     expect(payload).toMatchObject({ type: 'registry.genesis', registry_id: 'e2e', signer_set: { threshold: 2 } });
-    expect(payload.signer_set.signers.map((s: { id: string }) => s.id)).toEqual(['alice', 'bob', 'carol']);
+    expect(payload.signer_set.signers.map((s) => s.id)).toEqual(['alice', 'bob', 'carol']);
 
     const approvals: string[] = [];
     const signed = await Promise.all(['alice', 'bob'].map((id) => okJson('sign', payloadFile, '--key', key(id))));
     for (const [i, id] of ['alice', 'bob'].entries()) {
-      expect(signed[i]).toEqual({ signer_id: id, sig: expect.stringMatching(/^[0-9a-f]{128}$/) });
+      expect(signed[i]).toEqual({ signer_id: id, sig: matching(/^[0-9a-f]{128}$/) });
       const f = join(dir, `${id}.approval.json`);
       writeFileSync(f, JSON.stringify(signed[i]));
       approvals.push('--approval', f);
     }
     await ok('genesis', 'assemble', payloadFile, ...approvals, '--out', join(dir, 'genesis.json'));
-    const record = JSON.parse(readFileSync(join(dir, 'genesis.json'), 'utf8'));
+    const record = JSON.parse(readFileSync(join(dir, 'genesis.json'), 'utf8')) as CommitRecord;
     expect(record).toMatchObject({ type: 'registry.commit', registry_id: 'e2e', version: 0, prev_hash: null, payload });
-    expect(record.approvals.map((a: { signer_id: string }) => a.signer_id)).toEqual(['alice', 'bob']);
+    expect(record.approvals.map((a) => a.signer_id)).toEqual(['alice', 'bob']);
   });
 
   it('serves on --port 0 and prints the real port', async () => {
@@ -231,9 +239,19 @@ describe('registry CLI, end to end', () => {
   it('proposes with alice, commits with bob, and reports status', async () => {
     const opsFile = join(dir, 'ops.json');
     writeFileSync(opsFile, JSON.stringify(ops));
-    const proposed = await okJson('propose', '--url', url, '--key', key('alice'), '--ops', opsFile, '--reason', 'two services');
+    const proposed = await okJson<ProposalView>(
+      'propose',
+      '--url',
+      url,
+      '--key',
+      key('alice'),
+      '--ops',
+      opsFile,
+      '--reason',
+      'two services',
+    );
     expect(proposed).toMatchObject({
-      proposal_id: expect.stringMatching(/^b3:[0-9a-f]{64}$/),
+      proposal_id: matching(/^b3:[0-9a-f]{64}$/),
       status: 'pending',
       approvals: [{ signer_id: 'alice' }],
       threshold: 2,
@@ -244,17 +262,17 @@ describe('registry CLI, end to end', () => {
     const approved = await okJson('approve', proposalId, '--url', url, '--key', key('bob'));
     expect(approved).toMatchObject({ proposal_id: proposalId, status: 'committed', version: 1 });
 
-    const [head, shown] = await Promise.all([okJson('status', '--url', url), okJson('status', '--url', url, proposalId)]);
+    const [head, shown] = await Promise.all([okJson<HeadJson>('status', '--url', url), okJson('status', '--url', url, proposalId)]);
     expect(head).toMatchObject({ version: 1, descriptor_count: 2 });
     expect(shown).toMatchObject({ proposal_id: proposalId, status: 'committed', version: 1, payload: { reason: 'two services', ops } });
 
     const http = await getJson(url, '/registry/head');
     expect(http.status).toBe(200);
     expect(http.json).toMatchObject({ version: 1, descriptor_count: 2, hash: head.hash });
-    const record = await getJson(url, '/registry/1');
+    const record = await getJson<CommitRecord>(url, '/registry/1');
     expect(record.status).toBe(200);
     expect(record.json).toMatchObject({ type: 'registry.commit', version: 1, payload_hash: proposalId, payload: { ops } });
-    expect(record.json.approvals.map((a: { signer_id: string }) => a.signer_id)).toEqual(['alice', 'bob']);
+    expect(record.json.approvals.map((a) => a.signer_id)).toEqual(['alice', 'bob']);
   });
 
   it('refuses an approval by a key that is not a signer, with BadSignature on stderr', async () => {
@@ -262,7 +280,7 @@ describe('registry CLI, end to end', () => {
     expect(mallory).toMatch(HEX64);
     const opsFile = join(dir, 'ops2.json');
     writeFileSync(opsFile, JSON.stringify([{ op: 'delete', id: 'svc-b@eu-west-1' }]));
-    const pending = await okJson('propose', '--url', url, '--key', key('alice'), '--ops', opsFile);
+    const pending = await okJson<ProposalView>('propose', '--url', url, '--key', key('alice'), '--ops', opsFile);
     expect(pending).toMatchObject({ status: 'pending' });
 
     const [refused, forged] = await Promise.all([

@@ -25,8 +25,8 @@ export async function spawnServer(args: string[]): Promise<ServerProcess> {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     void exited.then((code) => reject(new Error(`server exited with ${code}: ${out.slice(-500)}`)));
   });
   return { child, url, output: () => out, exited };

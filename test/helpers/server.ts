@@ -38,14 +38,15 @@ export async function startTestRegistry(
   return Object.assign(running, { dir, db, genesisPath });
 }
 
-export interface Reply<T = any> {
+export interface Reply<T = unknown> {
   status: number;
   headers: Headers;
   text: string;
+  /** The body parsed as the caller expects it (`request<HeadJson>(...)`); undefined if it is not JSON. */
   json: T;
 }
 
-export async function request<T = any>(
+export async function request<T = unknown>(
   base: string,
   method: string,
   path: string,
@@ -60,11 +61,11 @@ export async function request<T = any>(
   }
   const res = await fetch(base + path, init);
   const text = await res.text();
-  let json: any;
+  let json: unknown;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {
     json = undefined;
   }
-  return { status: res.status, headers: res.headers, text, json };
+  return { status: res.status, headers: res.headers, text, json: json as T };
 }

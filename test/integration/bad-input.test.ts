@@ -7,6 +7,7 @@ import { hashOf } from '../../src/core/encoding.js';
 import type { AuditEvent, ProposalPayload } from '../../src/core/schemas.js';
 import { checkAuditChain, readAudit } from '../helpers/audit.js';
 import { approve, del, genesisRecord, proposal, put, setSigners, signers, type TestSigner } from '../helpers/fixtures.js';
+import type { ErrorJson, HeadJson } from '../helpers/responses.js';
 import { request, startTestRegistry, type TestRegistry } from '../helpers/server.js';
 
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -20,12 +21,12 @@ beforeAll(async () => {
   keys = signers('alice', 'bob', 'carol');
   reg = await startTestRegistry(genesisRecord('bad', keys, 2));
   // Version 1 holds one descriptor, so deletes have something to refer to.
-  const p = proposal('bad', (await request(reg.url, 'GET', '/registry/head')).json, [put('svc-a')]);
+  const p = proposal('bad', (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json, [put('svc-a')]);
   await request(reg.url, 'POST', '/registry/proposals', {
     payload: p,
     approvals: [approve(keys[0]!, hashOf(p)), approve(keys[1]!, hashOf(p))],
   });
-  head = (await request(reg.url, 'GET', '/registry/head')).json;
+  head = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
 });
 afterAll(async () => reg.close());
 
@@ -422,14 +423,14 @@ describe('bad input', () => {
   });
 
   it.each(getCases)('GET $path -> $status', async (c) => {
-    const r = await request(reg.url, 'GET', c.path);
+    const r = await request<ErrorJson>(reg.url, 'GET', c.path);
     expect(r.status).toBe(c.status);
     expect(r.headers.get('x-request-id')).toBe(r.json.error.request_id);
     expect(r.json.error.code).toBe(c.status === 404 ? 'NotFound' : 'BadRequest');
   });
 
   it('echoes a well-formed X-Request-Id and replaces a hostile one', async () => {
-    const ok = await request(reg.url, 'GET', '/registry/42', undefined, { 'x-request-id': 'req-123' });
+    const ok = await request<ErrorJson>(reg.url, 'GET', '/registry/42', undefined, { 'x-request-id': 'req-123' });
     expect(ok.headers.get('x-request-id')).toBe('req-123');
     expect(ok.json.error.request_id).toBe('req-123');
     const hostile = await request(reg.url, 'GET', '/registry/42', undefined, { 'x-request-id': 'a b\tc'.repeat(100) });

@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashOf } from '../../src/core/encoding.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
+import type { ProposalView } from '../../src/state/proposal-view.js';
 import { checkAuditChain, readAudit } from '../helpers/audit.js';
 import { approve, genesisRecord, proposal, put, signers } from '../helpers/fixtures.js';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
+import type { HeadJson } from '../helpers/responses.js';
 import { request, tempDir } from '../helpers/server.js';
 
 const procs: ServerProcess[] = [];
@@ -29,14 +31,15 @@ describe('crash safety', () => {
     let stop = false;
     const writer = (async () => {
       for (let i = 0; !stop; i++) {
-        const head = (await request(first.url, 'GET', '/registry/head')).json;
+        const head = (await request<HeadJson>(first.url, 'GET', '/registry/head')).json;
         const p = proposal('crash', head, [put(`d-${i}`, {}, { i })]);
         const id = hashOf(p);
-        const r = await request(first.url, 'POST', '/registry/proposals', {
+        // A reply cut short by the kill may hold no JSON (json undefined).
+        const r = await request<ProposalView | undefined>(first.url, 'POST', '/registry/proposals', {
           payload: p,
           approvals: [approve(keys[0]!, id), approve(keys[1]!, id)],
         });
-        if (r.json?.status === 'committed') acked.set(r.json.version, id);
+        if (r.json?.status === 'committed') acked.set(r.json.version!, id);
       }
     })().catch(() => undefined); // the kill cuts the last request off
     // Kill once a good number of commits have been acknowledged, while more are in flight.
@@ -51,7 +54,7 @@ describe('crash safety', () => {
 
     const second = await spawnServer(args);
     procs.push(second);
-    const head = (await request(second.url, 'GET', '/registry/head')).json as { version: number; hash: string };
+    const head = (await request<HeadJson>(second.url, 'GET', '/registry/head')).json;
     const maxAcked = Math.max(...acked.keys());
     expect(head.version).toBeGreaterThanOrEqual(maxAcked);
     let prev: string | null = null;

@@ -9,6 +9,7 @@ import { DEFAULTS } from '../../src/config/config.js';
 import { createLogger } from '../../src/obs/logger.js';
 import { startRegistry, type RunningRegistry } from '../../src/server.js';
 import { proposal, put } from '../helpers/fixtures.js';
+import type { HeadJson } from '../helpers/responses.js';
 import { request, tempDir } from '../helpers/server.js';
 
 let reg: RunningRegistry | undefined;
@@ -30,9 +31,9 @@ describe('the development registry', () => {
       genesis: ensureDevGenesis(dir, logger),
     };
     reg = await startRegistry(config, logger);
-    const head = (await request(reg.url, 'GET', '/registry/head')).json;
+    const head = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
     expect(head.signer_set.threshold).toBe(2);
-    expect(head.signer_set.signers.map((s: { id: string }) => s.id)).toEqual(['alice', 'bob', 'carol']);
+    expect(head.signer_set.signers.map((s) => s.id)).toEqual(['alice', 'bob', 'carol']);
     const keys = ['alice', 'bob'].map((id) => {
       const file = join(dir, 'dev-keys', `${id}.key`);
       expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -42,7 +43,7 @@ describe('the development registry', () => {
 
     // A second start finds the genesis it made and keeps it.
     reg = await startRegistry({ ...config, genesis: ensureDevGenesis(dir, logger) }, logger);
-    const again = (await request(reg.url, 'GET', '/registry/head')).json;
+    const again = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
     expect(again.hash).toBe(head.hash);
     const p = proposal('dev', again, [put('svc-dev')]);
     const id = hashOf(p);

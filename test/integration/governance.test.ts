@@ -3,9 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hashOf } from '../../src/core/encoding.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
 import { RegistryState } from '../../src/core/state.js';
+import type { ProposalView } from '../../src/state/proposal-view.js';
 import { checkAuditChain, readAudit } from '../helpers/audit.js';
 import { approve, del, genesisRecord, proposal, put, setSigners, signers, signerSet } from '../helpers/fixtures.js';
-import { request, startTestRegistry, type TestRegistry } from '../helpers/server.js';
+import type { ErrorJson, HeadJson, ProposalJson, ProposalListJson } from '../helpers/responses.js';
+import { request, startTestRegistry, type Reply, type TestRegistry } from '../helpers/server.js';
 
 const running: TestRegistry[] = [];
 afterEach(async () => {
@@ -18,14 +20,8 @@ async function start(...args: Parameters<typeof startTestRegistry>) {
   return reg;
 }
 
-async function head(base: string) {
-  return (await request(base, 'GET', '/registry/head')).json as {
-    version: number;
-    hash: string;
-    state_root: string;
-    descriptor_count: number;
-    signer_set: unknown;
-  };
+async function head(base: string): Promise<HeadJson> {
+  return (await request<HeadJson>(base, 'GET', '/registry/head')).json;
 }
 
 describe('governance flow', () => {
@@ -84,7 +80,7 @@ describe('governance flow', () => {
     const v0 = await request(reg.url, 'GET', '/registry/0', undefined, { 'if-none-match': `"${h0.hash}"` });
     expect(v0.status).toBe(304);
 
-    const past = await request(reg.url, 'GET', '/registry/2');
+    const past = await request<ErrorJson>(reg.url, 'GET', '/registry/2');
     expect(past.status).toBe(404);
     expect(past.json.error.code).toBe('NotFound');
     expect(past.headers.get('cache-control')).toBe('no-store');
@@ -100,8 +96,8 @@ describe('governance flow', () => {
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ status: 'committed', version: 1 });
 
-    const list = await request(reg.url, 'GET', '/registry/proposals?status=committed');
-    expect(list.json.items.map((i: { proposal_id: string }) => i.proposal_id)).toEqual([id]);
+    const list = await request<ProposalListJson>(reg.url, 'GET', '/registry/proposals?status=committed');
+    expect(list.json.items.map((i) => i.proposal_id)).toEqual([id]);
     const none = await request(reg.url, 'GET', '/registry/proposals?status=pending');
     expect(none.json).toEqual({ items: [], next_cursor: null });
 
@@ -133,7 +129,9 @@ describe('governance flow', () => {
     const p = proposal('dup', await head(reg.url), [put('a')]);
     const id = hashOf(p);
     const a = approve(keys[0]!, id);
-    expect((await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [a, a] })).json.status).toBe('pending');
+    expect((await request<ProposalView>(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [a, a] })).json.status).toBe(
+      'pending',
+    );
     expect((await request(reg.url, 'POST', `/registry/proposals/${id}/approvals`, a)).json).toMatchObject({
       status: 'pending',
       approvals: [{ signer_id: 'alice' }],
@@ -161,8 +159,9 @@ describe('governance flow', () => {
     const statuses = [c1, c2].map((c) => c.status).sort();
     expect(statuses).toEqual([200, 409]);
     const loser = c1.status === 409 ? id1 : id2;
-    expect((c1.status === 409 ? c1 : c2).json.error.code).toBe('StaleVersion');
-    expect((await request(reg.url, 'GET', `/registry/proposals/${loser}`)).json.status).toBe('stale');
+    // The loser's reply is the 409 error envelope, the winner's a proposal view.
+    expect(((c1.status === 409 ? c1 : c2).json as ErrorJson).error.code).toBe('StaleVersion');
+    expect((await request<ProposalJson>(reg.url, 'GET', `/registry/proposals/${loser}`)).json.status).toBe('stale');
     expect((await head(reg.url)).version).toBe(1);
     // A stale proposal never commits, whoever approves it.
     const more = await request(reg.url, 'POST', `/registry/proposals/${loser}/approvals`, approve(keys[0]!, loser));
@@ -189,7 +188,7 @@ describe('governance flow', () => {
 
     const p2 = proposal('rot', h1, [put('after-rotation')]);
     const id2 = hashOf(p2);
-    const refused = await request(reg.url, 'POST', '/registry/proposals', { payload: p2, approvals: [approve(bob!, id2)] });
+    const refused = await request<ErrorJson>(reg.url, 'POST', '/registry/proposals', { payload: p2, approvals: [approve(bob!, id2)] });
     expect(refused.status).toBe(422);
     expect(refused.json.error.code).toBe('BadSignature');
     r = await request(reg.url, 'POST', '/registry/proposals', { payload: p2, approvals: [approve(erin!, id2)] });
@@ -225,10 +224,12 @@ describe('governance flow', () => {
     // Wait for the writer's expiry sweep to settle it rather than sleeping a fixed time.
     await new Promise<void>((resolve) => {
       const poll = async () =>
-        (await request(reg.url, 'GET', `/registry/proposals/${id}`)).json.status === 'expired' ? resolve() : setImmediate(poll);
+        (await request<ProposalJson>(reg.url, 'GET', `/registry/proposals/${id}`)).json.status === 'expired'
+          ? resolve()
+          : setImmediate(() => void poll());
       void poll();
     });
-    const r = await request(reg.url, 'POST', `/registry/proposals/${id}/approvals`, approve(keys[1]!, id));
+    const r = await request<ErrorJson>(reg.url, 'POST', `/registry/proposals/${id}/approvals`, approve(keys[1]!, id));
     expect(r.status).toBe(410);
     expect(r.json.error.code).toBe('Gone');
     expect((await head(reg.url)).version).toBe(0);
@@ -275,7 +276,10 @@ describe('governance flow', () => {
     const keys = signers('alice');
     const reg = await start(genesisRecord('mem', keys, 1), { config: { db: ':memory:' } });
     const p = proposal('mem', await head(reg.url), [put('a')]);
-    const r = await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, hashOf(p))] });
+    const r = await request<ProposalView>(reg.url, 'POST', '/registry/proposals', {
+      payload: p,
+      approvals: [approve(keys[0]!, hashOf(p))],
+    });
     expect(r.json.status).toBe('committed');
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(reg.dir)).toEqual(['genesis.json']);
@@ -321,9 +325,12 @@ describe('proposal listings', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: {
-        json: { items: { proposal_id: string; status: string; created_at: string; threshold: number }[]; next_cursor: string | null };
-      } = await request(reg.url, 'GET', `/registry/proposals?status=pending&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      // Annotated: `cursor` flows from one page into the next request.
+      const page: Reply<ProposalListJson> = await request<ProposalListJson>(
+        reg.url,
+        'GET',
+        `/registry/proposals?status=pending&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       for (const item of page.json.items) {
         expect(item).toMatchObject({ status: 'pending', threshold: 2 });
         expect(item.created_at).toMatch(/Z$/);
@@ -332,7 +339,7 @@ describe('proposal listings', () => {
       cursor = page.json.next_cursor;
     } while (cursor);
     expect(seen).toEqual(ids);
-    const exact = await request(reg.url, 'GET', '/registry/proposals?limit=3');
+    const exact = await request<ProposalListJson>(reg.url, 'GET', '/registry/proposals?limit=3');
     expect(exact.json.items).toHaveLength(3);
     expect(exact.json.next_cursor).toBeNull();
   });

@@ -363,7 +363,7 @@ describe('write path properties', () => {
             for (const s of signers2) approvers.add(s.id);
             committed = from(currentIds) >= m && from(nextIds) >= mp;
           };
-          const expectState = async (view: ProposalView) => {
+          const expectState = (view: ProposalView) => {
             expect(view.status).toBe(committed ? 'committed' : 'pending');
             expect(view.approvals.map((a) => a.signer_id)).toEqual(sortedIds(approvers));
             expect(view.threshold).toBe(m);
@@ -386,11 +386,11 @@ describe('write path properties', () => {
           const submitted = await h.writer.submit({ payload: p, approvals: prefix.map((s) => approve(s, id)) });
           expect(submitted.created).toBe(true);
           count(prefix);
-          await expectState(submitted.view);
+          expectState(submitted.view);
           for (const i of seq.slice(firstCurrent + 1)) {
             const view = await h.writer.approve(id, approve(all[i]!, id));
             count([all[i]!]);
-            await expectState(view);
+            expectState(view);
           }
 
           const fromCurrent = seq.filter((i) => i < n).length;

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { hashOf } from '../../src/core/encoding.js';
 import { RegistryError } from '../../src/core/errors.js';
 import { checkGenesisRecord } from '../../src/core/records.js';
+import type { AuditEvent } from '../../src/core/schemas.js';
 import { AuditedLog } from '../../src/pipeline/audited-log.js';
 import { Writer, type WriterOptions } from '../../src/pipeline/writer.js';
 import { fullView } from '../../src/state/proposal-view.js';
@@ -58,7 +59,7 @@ describe('the writer', () => {
     setNow(T0 + 2000); // no sweep has run yet
     expect((await writer.approve(hashOf(long), approve(keys[1]!, hashOf(long)))).status).toBe('committed');
     expect((await proposalView(hashOf(short)))?.status).toBe('expired');
-    const events = (await store.audit(1, 100)).map((t) => JSON.parse(t));
+    const events = (await store.audit(1, 100)).map((t) => JSON.parse(t) as AuditEvent);
     expect(events.filter((e) => e.kind === 'proposal_expired').map((e) => e.proposal_id)).toEqual([hashOf(short)]);
   });
 
@@ -84,7 +85,7 @@ describe('the writer', () => {
     await writer.submit({ payload: c, approvals: [approve(keys[0]!, hashOf(c))] });
     await writer.submit({ payload: d, approvals: [approve(keys[0]!, hashOf(d)), approve(keys[1]!, hashOf(d))] });
     expect(await code(writer.approve(hashOf(c), approve(keys[2]!, hashOf(c))))).toBe('StaleVersion');
-    const refused = (await store.audit(1, 100)).map((t) => JSON.parse(t)).filter((e) => e.kind === 'approval_refused');
+    const refused = (await store.audit(1, 100)).map((t) => JSON.parse(t) as AuditEvent).filter((e) => e.kind === 'approval_refused');
     expect(refused.map((e) => [e.proposal_id, e.signer_id, e.reason])).toEqual([
       [hashOf(a), 'carol', 'the proposal has expired'],
       [hashOf(c), 'carol', 'the proposal is stale'],
@@ -127,7 +128,7 @@ describe('the writer', () => {
         }),
       ),
     ).toBe('BadSignature');
-    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
+    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t) as AuditEvent);
     expect(added.map((e) => [e.kind, e.signer_id, e.reason])).toEqual([
       ['approval_refused', 'carol', 'a proposal needs at least one approval by a signer of the current set'],
       ['approval_refused', 'carol', 'not a signer of this registry for this proposal'],
@@ -146,10 +147,10 @@ describe('the writer', () => {
         }),
       ),
     ).toBe('BadSignature');
-    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t));
+    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t) as AuditEvent);
     expect(added).toHaveLength(1);
     expect(added[0]).toMatchObject({ kind: 'approval_refused', proposal_id: hashOf(p), signer_id: 'alice' });
-    expect(added[0].reason).toMatch(/registry other/);
+    expect(added[0]!.reason).toMatch(/registry other/);
   });
 
   it('refuses new proposals beyond the pending limit with 503', async () => {
@@ -240,7 +241,7 @@ describe('the writer', () => {
     await writer.submit({ payload: rotation, approvals: [approve(keys[0]!, hashOf(rotation))] });
     await writer.submit({ payload: other, approvals: [approve(keys[0]!, hashOf(other)), approve(keys[1]!, hashOf(other))] });
     expect(await code(writer.approve(hashOf(rotation), approve(dave!, hashOf(rotation))))).toBe('StaleVersion');
-    const last = JSON.parse((await store.audit(1, 1000)).pop()!);
+    const last = JSON.parse((await store.audit(1, 1000)).pop()!) as AuditEvent;
     expect(last).toMatchObject({ kind: 'approval_refused', signer_id: 'dave', reason: 'the proposal is stale' });
   });
 });

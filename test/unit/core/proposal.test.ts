@@ -80,8 +80,8 @@ describe('checkProposalHeader (SPEC §3, §6)', () => {
   });
 
   it('defaults expiry to created_at + 72 h (proposalExpiry)', () => {
-    const { expires_at: _dropped, ...withoutExpiry } = proposal(registryId, head, [put('svc-a')], { now: NOW });
-    const p: ProposalPayload = withoutExpiry;
+    const p: ProposalPayload = proposal(registryId, head, [put('svc-a')], { now: NOW });
+    delete p.expires_at;
     expect(DEFAULT_PROPOSAL_TTL_MS).toBe(72 * 3600_000);
     expect(proposalExpiry(p)).toBe(NOW + 72 * 3600_000);
     expect(checkProposalHeader(p, ctx())).toBe(NOW + 72 * 3600_000);
