@@ -1,7 +1,8 @@
-// A quick local measurement: head and version reads against a bare Fastify route serving the
-// same bytes (measured in the same run, reported as ratios), and full governance flows
-// (propose with 1 approval + 1 more approval -> commit, 2-of-3) over HTTP.
-// Usage: npm run perf [-- --seconds 5 --rounds 3 --connections 64 --flows 500 --descriptors 1000]
+// A quick local measurement: reads (head, version, descriptor lookup, a filtered page of 100,
+// a batch of 50) against a bare Fastify route serving the same bytes (measured in the same run,
+// reported as ratios), and full governance flows (propose with 1 approval + 1 more approval ->
+// commit, 2-of-3) over HTTP.
+// Usage: npm run perf [-- --seconds 5 --rounds 3 --connections 64 --flows 500 --descriptors 10000]
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
     flows: { type: 'string', default: '500' },
-    descriptors: { type: 'string', default: '1000' },
+    descriptors: { type: 'string', default: '10000' },
   },
 });
 const seconds = Number(values.seconds);
@@ -105,7 +106,14 @@ for (let i = 0; i < descriptors; i += 100) {
   await flow(
     Array.from({ length: Math.min(100, descriptors - i) }, (_, j) => ({
       op: 'put',
-      descriptor: { id: `svc-${i + j}`, kind: 'service', labels: { region: `r${j % 5}` }, body: { addr: `10.0.${i / 100}.${j}:443` } },
+      descriptor: {
+        id: `svc-${i + j}`,
+        kind: j % 2 ? 'service' : 'node',
+        // One in ten is online in us-west: a filtered page of 100 needs 1,000 of 10,000 candidates
+        // by region, and the index narrows to those.
+        labels: { region: ['us-west', 'us-east', 'eu-west', 'eu-central', 'ap-south'][j % 5], status: j % 10 < 5 ? 'online' : 'offline' },
+        body: { addr: `10.0.${i / 100}.${j}:443` },
+      },
     })),
   );
 }
@@ -123,14 +131,36 @@ const headRes = await fetch(`${base}/registry/head`);
 writeFileSync(join(dir, 'head.json'), Buffer.from(await headRes.arrayBuffer()));
 const versionRes = await fetch(`${base}/registry/1`);
 writeFileSync(join(dir, 'version.json'), Buffer.from(await versionRes.arrayBuffer()));
+const FILTER = `/registry/head/descriptors?limit=100&filter=${encodeURIComponent("labels.status == 'online' AND labels.region == 'us-west'")}`;
+const LOOKUP = `/registry/descriptors/svc-${Math.floor(descriptors / 2)}`;
+const BATCH = { ids: Array.from({ length: 50 }, (_, i) => `svc-${(i * 197) % descriptors}`) };
+const reference = async (name, path, init) => {
+  const res = await fetch(`${base}${path}`, init);
+  if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+  writeFileSync(join(dir, `${name}.json`), Buffer.from(await res.arrayBuffer()));
+  return { res, arg: `${name}=${join(dir, `${name}.json`)}=${res.headers.get('etag') ?? ''}=${init?.method ?? 'GET'}` };
+};
+const lookupRef = await reference('lookup', LOOKUP);
+const filterRef = await reference('filter', FILTER);
+const batchInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(BATCH) };
+const batchRef = await reference('batch', '/registry/descriptors:batch', batchInit);
 const bare = await serve([
   'perf/bare-server.mjs',
-  `head=${join(dir, 'head.json')}=${headRes.headers.get('etag')}`,
-  `version=${join(dir, 'version.json')}=${versionRes.headers.get('etag')}`,
+  `head=${join(dir, 'head.json')}=${headRes.headers.get('etag')}=GET`,
+  `version=${join(dir, 'version.json')}=${versionRes.headers.get('etag')}=GET`,
+  lookupRef.arg,
+  filterRef.arg,
+  batchRef.arg,
 ]);
 
-async function load(url, headers = {}, expect = 200, duration = seconds) {
-  const r = await autocannon({ url, connections, duration, headers });
+async function load(url, headers = {}, expect = 200, duration = seconds, post = undefined) {
+  const r = await autocannon({
+    url,
+    connections,
+    duration,
+    headers: post ? { ...headers, 'content-type': 'application/json' } : headers,
+    ...(post ? { method: 'POST', body: post } : {}),
+  });
   const unexpected = r.errors + r.timeouts + (expect === 200 ? r.non2xx : r.requests.total - (r['3xx'] ?? 0));
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: unexpected };
 }
@@ -142,18 +172,25 @@ const scenarios = [
   { name: 'GET /registry/head', ours: [`${base}/registry/head`], bare: [`${bare.url}/bare/head`] },
   { name: 'GET /registry/head, 304', ours: [`${base}/registry/head`, { 'if-none-match': etag }, 304], bare: [`${bare.url}/bare/head`] },
   { name: 'GET /registry/1 (immutable)', ours: [`${base}/registry/1`], bare: [`${bare.url}/bare/version`] },
+  { name: 'GET /registry/descriptors/{id}', ours: [`${base}${LOOKUP}`], bare: [`${bare.url}/bare/lookup`] },
+  { name: 'filtered page of 100 over 10k', ours: [`${base}${FILTER}`], bare: [`${bare.url}/bare/filter`] },
+  {
+    name: 'POST descriptors:batch, 50 ids',
+    ours: [`${base}/registry/descriptors:batch`, {}, 200, batchInit.body],
+    bare: [`${bare.url}/bare/batch`, {}, 200, batchInit.body],
+  },
 ];
 for (const s of scenarios) {
-  await load(...s.bare.slice(0, 1), {}, 200, 1); // warm-up, not reported
-  await load(s.ours[0], s.ours[1] ?? {}, s.ours[2] ?? 200, 1);
+  await load(s.bare[0], {}, 200, 1, s.bare[3]); // warm-up, not reported
+  await load(s.ours[0], s.ours[1] ?? {}, s.ours[2] ?? 200, 1, s.ours[3]);
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results = {};
 for (const s of scenarios) results[s.name] = { ours: [], bare: [] };
 for (let round = 0; round < rounds; round++) {
   for (const s of scenarios) {
-    results[s.name].bare.push(await load(s.bare[0]));
-    results[s.name].ours.push(await load(s.ours[0], s.ours[1] ?? {}, s.ours[2] ?? 200));
+    results[s.name].bare.push(await load(s.bare[0], {}, 200, seconds, s.bare[3]));
+    results[s.name].ours.push(await load(s.ours[0], s.ours[1] ?? {}, s.ours[2] ?? 200, seconds, s.ours[3]));
   }
 }
 registry.child.kill('SIGTERM');
@@ -201,7 +238,7 @@ const rowsOf = (name) => {
   return `| ${name} | ${Math.round(median(ours.map((o) => o.rps)))} | ${Math.round(median(ref.map((o) => o.rps)))} | ${ratio.toFixed(2)}x | ${median(ours.map((o) => o.p50))} | ${median(ours.map((o) => o.p99))} | ${errors} |`;
 };
 const table = [
-  `Reads: ${connections} connections, ${rounds} rounds of ${seconds} s per scenario, each back to back with a bare Fastify route serving the same bytes (head ${headRes.headers.get('content-length')} B, version ${versionRes.headers.get('content-length')} B); medians; ${descriptors + 50} descriptors.`,
+  `Reads: ${connections} connections, ${rounds} rounds of ${seconds} s per scenario, each back to back with a bare Fastify route serving the same bytes (head ${headRes.headers.get('content-length')} B, version ${versionRes.headers.get('content-length')} B, lookup ${lookupRef.res.headers.get('content-length')} B, page ${filterRef.res.headers.get('content-length')} B, batch ${batchRef.res.headers.get('content-length')} B); medians; ${descriptors + 50} descriptors.`,
   '',
   '| scenario | req/s | bare Fastify req/s | ratio | p50 ms | p99 ms | errors |',
   '|---|---|---|---|---|---|---|',

@@ -1,5 +1,6 @@
 // Start-up, the composition root: genesis → store → replay → writer → HTTP. Reads are ready
 // when `listen` returns.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -12,7 +13,9 @@ import { buildApp, type RegistryApp } from './http/app.js';
 import { AuditedLog } from './pipeline/audited-log.js';
 import { Writer } from './pipeline/writer.js';
 import type { HeadView } from './state/head-view.js';
+import { ListingCursors } from './http/listing-cursor.js';
 import { openLog } from './state/replay.js';
+import { VersionSnapshots } from './state/version-snapshots.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { SERVICE_VERSION } from './version.js';
 
@@ -56,6 +59,8 @@ export async function startRegistry(config: Config & { genesis: string }, logger
   try {
     const view = await openLog(store, genesis, await fastDigest());
     const log = new AuditedLog(store, logger);
+    const cursors = new ListingCursors(Buffer.from(await store.setting('cursor_key', () => randomBytes(32).toString('hex')), 'hex'));
+    const snapshots = new VersionSnapshots(store, genesis.payload.signer_set);
     const writer = new Writer({ log, view, registryId: genesis.payload.registry_id, logger });
     await writer.open();
     writer.on('commit', (e) =>
@@ -76,6 +81,8 @@ export async function startRegistry(config: Config & { genesis: string }, logger
         writer,
         log,
         store,
+        snapshots,
+        cursors,
         closing: () => closing,
       },
       logger,

@@ -1,7 +1,7 @@
 // The descriptor state at a version and its bucketed state root (SPEC §5). Planning a
 // change (planOps) is pure and validates every op; applying it (applyDelta) mutates the
 // state in place, so a commit costs what it touches, not the size of the registry.
-import { blake3Digest, canonicalBytes, hashBytes, parseTime, toHex, utf8Bytes, type Digest32 } from './encoding.js';
+import { blake3Digest, canonicalBytes, canonicalJson, hashBytes, parseTime, toHex, utf8Bytes, type Digest32 } from './encoding.js';
 import { badRequest } from './errors.js';
 import type { Descriptor, Op, SignerSet } from './schemas.js';
 import { rotationProblem, signerSetProblem } from './signers.js';
@@ -16,6 +16,8 @@ export interface Entry {
   readonly keyHex: string;
   /** b3(JCS(descriptor)), raw 32 bytes. */
   readonly leaf: Uint8Array;
+  /** JCS(descriptor): what is hashed, and what the read plane serves. */
+  readonly json: string;
   /** The version whose commit last put this descriptor. */
   readonly changedIn: number;
 }
@@ -69,7 +71,8 @@ export class RegistryState {
   }
 
   entry(key: Uint8Array, descriptor: Descriptor, changedIn: number): Entry {
-    return { descriptor, key, keyHex: toHex(key), leaf: this.digest(canonicalBytes(descriptor)), changedIn };
+    const json = canonicalJson(descriptor);
+    return { descriptor, key, keyHex: toHex(key), leaf: this.digest(utf8Bytes(json)), json, changedIn };
   }
 
   keyOf(id: string): Uint8Array {

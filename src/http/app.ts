@@ -7,6 +7,7 @@ import { RegistryError } from '../core/errors.js';
 import type { RegistryContext } from './context.js';
 import { clientErrorHandler, errorHandler, sendError } from './errors.js';
 import { opsRoutes } from './routes-ops.js';
+import { descriptorRoutes } from './routes-descriptors.js';
 import { readRoutes } from './routes-read.js';
 import { writeRoutes } from './routes-write.js';
 
@@ -75,9 +76,14 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     }
     done();
   });
+  // A line per request, at info when it was refused or failed and at debug when it succeeded:
+  // a synchronous line per successful read halved head throughput (0.52x bare Fastify against
+  // 0.88x without), and the reads that matter to an operator are the ones that went wrong.
+  // LOG_LEVEL=debug logs every request.
   app.addHook('onResponse', (request, reply, done) => {
-    if (logger.isLevelEnabled('info')) {
-      request.log.info(
+    const level = reply.statusCode >= 400 ? 'info' : 'debug';
+    if (logger.isLevelEnabled(level)) {
+      request.log[level](
         {
           route: request.routeOptions.url,
           method: request.method,
@@ -91,6 +97,7 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   });
 
   app.register(readRoutes(ctx));
+  app.register(descriptorRoutes(ctx));
   app.register(writeRoutes(ctx));
   app.register(opsRoutes(ctx));
   return app;

@@ -2,6 +2,8 @@
 import type { AuditedLog } from '../pipeline/audited-log.js';
 import type { Writer } from '../pipeline/writer.js';
 import type { HeadView } from '../state/head-view.js';
+import type { VersionSnapshots } from '../state/version-snapshots.js';
+import type { ListingCursors } from './listing-cursor.js';
 import type { Store } from '../store/store.js';
 
 export interface RegistryContext {
@@ -14,6 +16,9 @@ export interface RegistryContext {
   log: AuditedLog;
   /** Reads outside the writer's queue. */
   store: Store;
+  /** Past versions' descriptors, rebuilt from the log. */
+  snapshots: VersionSnapshots;
+  cursors: ListingCursors;
   /** True once shutdown has begun: new requests are turned away with 503. */
   closing: () => boolean;
 }

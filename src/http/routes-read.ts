@@ -1,32 +1,15 @@
 // The read plane: head, versions, proposals, audit. Bytes of the head and of recent versions
 // are precomputed per commit by the HeadView.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import Type from 'typebox';
 import { RegistryError } from '../core/errors.js';
 import { PROPOSAL_STATUSES, type ProposalStatus } from '../core/schemas.js';
 import { fullView, summaryView } from '../state/proposal-view.js';
+import { HEAD_CACHE, IMMUTABLE, sendBytes } from './send.js';
 import type { RegistryContext } from './context.js';
 import { decodeCursor, encodeCursor, parseProposalId, parseQueryInt, parseVersion } from './params.js';
 
-const HEAD_CACHE = 'public, max-age=1, must-revalidate';
-const IMMUTABLE = 'public, max-age=31536000, immutable';
-
 const QueryInt = Type.Optional(Type.String({ maxLength: 16 }));
-
-/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x". */
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined) return false;
-  return ifNoneMatch.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag === etag || tag === `W/${etag}`;
-  });
-}
-
-function sendBytes(request: FastifyRequest, reply: FastifyReply, body: Buffer, etag: string, cacheControl: string) {
-  reply.header('etag', etag).header('cache-control', cacheControl);
-  if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send();
-  return reply.type('application/json').send(body);
-}
 
 export const readRoutes =
   (ctx: RegistryContext): FastifyPluginAsync =>

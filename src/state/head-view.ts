@@ -4,6 +4,7 @@ import { canonicalJson, type Digest32 } from '../core/encoding.js';
 import type { CheckedGenesis } from '../core/records.js';
 import type { CommitRecord } from '../core/schemas.js';
 import { RegistryState, type Delta } from '../core/state.js';
+import { DescriptorIndex, toItem } from './descriptor-index.js';
 
 export interface HeadInfo {
   version: number;
@@ -24,6 +25,8 @@ const RECENT_BYTES = 32 * 1024 * 1024;
 
 export class HeadView {
   readonly state: RegistryState;
+  /** The head's descriptors by id, kind and label, for lookups and listings. */
+  readonly index = new DescriptorIndex();
   private headInfo!: HeadInfo;
   private headResponse!: HeadResponse;
   /** Canonical bytes of recent records by version, so hot versions skip the store. */
@@ -49,8 +52,16 @@ export class HeadView {
 
   /** Moves the head to a record whose change has been planned as `delta`. */
   advance(record: CommitRecord, hash: string, text: string, delta: Delta): void {
-    this.state.apply(delta);
+    this.apply(delta);
     this.setHead(record, hash, text);
+  }
+
+  /** Applies a planned change to the state and the index, without publishing a head (replay
+   * publishes once, at the end). */
+  apply(delta: Delta): void {
+    this.state.apply(delta);
+    for (const id of delta.deletes) this.index.delete(id);
+    for (const e of delta.puts) this.index.set(toItem(e.descriptor, e.changedIn, e.json));
   }
 
   /** Publishes `record` as the head once the state already holds its change (after replay). */

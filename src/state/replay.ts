@@ -21,6 +21,7 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
   const view = new HeadView(genesis, text, digest);
   // The state follows every commit; the head (and its response bytes) is published once.
   let head = { version: 0, hash: genesis.hash, record: genesis.record, text };
+  view.index.beginBulk();
   for (let from = 1; ; from += PAGE) {
     const page = await store.commits(from, PAGE);
     for (const commit of page) {
@@ -32,7 +33,7 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
         throw new IntegrityError(`version ${commit.version}: the stored record does not hash to ${commit.hash}`, commit.version);
       try {
         checkLink(record, head, genesis.payload.registry_id); // also refuses a second genesis
-        view.state.apply(planOps(view.state, (record.payload as ProposalPayload).ops, record.version));
+        view.apply(planOps(view.state, (record.payload as ProposalPayload).ops, record.version));
       } catch (e) {
         // A record that does not replay, whatever the reason (ops a request would be refused
         // for, or a malformed record that throws TypeErrors), is a log that does not hold together.
@@ -44,6 +45,7 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
     }
     if (page.length < PAGE) break;
   }
+  view.index.endBulk();
   if (head.text !== canonicalJson(head.record)) {
     throw new IntegrityError(`version ${head.version}: the stored head record is not canonical JSON`, head.version);
   }

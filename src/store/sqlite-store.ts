@@ -98,6 +98,8 @@ export class SqliteStore implements Store {
       auditHead: db.prepare<[], AuditHead>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1'),
       audit: db.prepare<[number, number], { event: string }>('SELECT event FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?'),
       insertAudit: db.prepare('INSERT INTO audit (seq, hash, event) VALUES (?, ?, ?)'),
+      insertSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+      setting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?'),
     };
   }
 
@@ -177,6 +179,13 @@ export class SqliteStore implements Store {
       }
       for (const e of batch.audit) s.insertAudit.run(e.event.seq, e.hash, e.text);
     })();
+  }
+
+  async setting(name: string, initial: () => string): Promise<string> {
+    const found = this.stmt.setting.get(name);
+    if (found) return found.value;
+    this.stmt.insertSetting.run(name, initial());
+    return this.stmt.setting.get(name)!.value;
   }
 
   async close(): Promise<void> {

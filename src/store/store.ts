@@ -82,5 +82,7 @@ export interface Store {
   /** Audit events' canonical JSON from `fromSeq` on, at most `limit`. */
   audit(fromSeq: number, limit: number): Promise<string[]>;
   write(batch: WriteBatch): Promise<void>;
+  /** The setting `name`, created with `initial()` by the first caller that asks for it. */
+  setting(name: string, initial: () => string): Promise<string>;
   close(): Promise<void>;
 }

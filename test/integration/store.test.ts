@@ -3,8 +3,10 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashOf } from '../../src/core/encoding.js';
+import type { CommitRecord, ProposalPayload, PutOp } from '../../src/core/schemas.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { approve, genesisRecord, proposal, put, signers } from '../helpers/fixtures.js';
+import type { HeadJson } from '../helpers/responses.js';
 import { request, startTestRegistry, type TestRegistry } from '../helpers/server.js';
 
 const running: TestRegistry[] = [];
@@ -18,16 +20,19 @@ async function populated() {
   const g = genesisRecord('store', keys, 2);
   const reg = await startTestRegistry(g);
   for (const id of ['a', 'b']) {
-    const head = (await request(reg.url, 'GET', '/registry/head')).json;
+    const head = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
     const p = proposal('store', head, [put(id, { n: id })]);
     const loser = proposal('store', head, [put(`${id}-loser`)]);
     await request(reg.url, 'POST', '/registry/proposals', { payload: loser, approvals: [approve(keys[0]!, hashOf(loser))] });
     await request(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: keys.map((k) => approve(k, hashOf(p))) });
   }
-  const head = (await request(reg.url, 'GET', '/registry/head')).json;
+  const head = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
   await reg.close();
   return { g, dir: reg.dir, db: reg.db, head };
 }
+
+/** Version 1's first op, a put (populated() commits `put('a', { n: 'a' })` there). */
+const firstPut = (rec: CommitRecord) => (rec.payload as ProposalPayload).ops[0] as PutOp;
 
 describe('the SQLite log', () => {
   it('runs in WAL mode with synchronous=FULL by default', async () => {
@@ -39,7 +44,7 @@ describe('the SQLite log', () => {
     expect(normal.durability().synchronous).toBe(1);
     await normal.close();
     const raw = new Database(db);
-    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.pragma('user_version', { simple: true })).toBe(2);
     raw.close();
   });
 
@@ -68,8 +73,10 @@ describe('the SQLite log', () => {
     const { g, dir, db } = await populated();
     const raw = new Database(db);
     raw.exec('DROP TRIGGER commits_no_update');
-    const rec = JSON.parse((raw.prepare('SELECT record FROM commits WHERE version = 1').get() as { record: string }).record);
-    rec.payload.ops[0].descriptor.labels.n = 'tampered';
+    const rec = JSON.parse(
+      (raw.prepare('SELECT record FROM commits WHERE version = 1').get() as { record: string }).record,
+    ) as CommitRecord;
+    firstPut(rec).descriptor.labels.n = 'tampered';
     raw.prepare('UPDATE commits SET record = ? WHERE version = 1').run(JSON.stringify(rec));
     raw.close();
     await expect(startTestRegistry(g, { dir })).rejects.toThrow(/version 1/);
@@ -80,8 +87,10 @@ describe('the SQLite log', () => {
     const raw = new Database(db);
     raw.exec('DROP TRIGGER commits_no_update');
     // A forger who also fixes the stored hash and payload hash still breaks the next link.
-    const rec = JSON.parse((raw.prepare('SELECT record FROM commits WHERE version = 1').get() as { record: string }).record);
-    rec.payload.ops[0].descriptor.labels.n = 'tampered';
+    const rec = JSON.parse(
+      (raw.prepare('SELECT record FROM commits WHERE version = 1').get() as { record: string }).record,
+    ) as CommitRecord;
+    firstPut(rec).descriptor.labels.n = 'tampered';
     rec.payload_hash = hashOf(rec.payload);
     raw
       .prepare('UPDATE commits SET record = ?, hash = ?, payload_hash = ? WHERE version = 1')

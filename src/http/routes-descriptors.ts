@@ -1,0 +1,196 @@
+// The descriptor read plane (SPEC §6, §11): lookups, filtered listings of the head or of a past
+// version, batch lookups and diffs. Answers at the head are revalidated every second; answers
+// pinned to a version are immutable. ETags are the BLAKE3 of the bytes served, so they are
+// strong and change exactly when the answer does (an expiry included).
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { hashBytes, utf8Bytes } from '../core/encoding.js';
+import { badRequest, RegistryError } from '../core/errors.js';
+import { compileQuery } from '../core/filter.js';
+import { DescriptorId, DESCRIPTOR_ID_PATTERN } from '../core/schemas.js';
+import type { DescriptorIndex, Item } from '../state/descriptor-index.js';
+import type { Snapshot } from '../state/version-snapshots.js';
+import { changedIds, diffStates, type VersionState } from '../state/diff.js';
+import type { RegistryContext } from './context.js';
+import { parseQueryInt, parseVersion } from './params.js';
+import { HEAD_CACHE, IMMUTABLE, sendBytes } from './send.js';
+
+const MAX_BATCH = 1000;
+/** A diff lists whole descriptors: past this many changed ids it must be narrowed. */
+export const MAX_DIFF_IDS = 10_000;
+const ID_RE = new RegExp(DESCRIPTOR_ID_PATTERN);
+
+const ListingQuery = Type.Object(
+  {
+    // The filter's own limit (4,096 characters) is checked by its parser, with the position.
+    filter: Type.Optional(Type.String({ maxLength: 8192 })),
+    kind: Type.Optional(Type.String({ maxLength: 64 })),
+    limit: Type.Optional(Type.String({ maxLength: 16 })),
+    cursor: Type.Optional(Type.String({ maxLength: 2048 })),
+    include_expired: Type.Optional(Type.String({ maxLength: 5 })),
+  },
+  { additionalProperties: false },
+);
+interface ListingQuery {
+  filter?: string;
+  kind?: string;
+  limit?: string;
+  cursor?: string;
+  include_expired?: string;
+}
+
+const ExpiredQuery = Type.Object({ include_expired: Type.Optional(Type.String({ maxLength: 5 })) }, { additionalProperties: false });
+
+const BatchBody = Type.Object(
+  { ids: Type.Array(DescriptorId, { minItems: 1, maxItems: MAX_BATCH }), include_expired: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+);
+interface BatchBody {
+  ids: string[];
+  include_expired?: boolean;
+}
+
+function parseBool(text: string | undefined, name: string): boolean {
+  if (text === undefined || text === 'false') return false;
+  if (text === 'true') return true;
+  throw badRequest(`${name} must be true or false`);
+}
+
+const itemJson = (item: Item): string =>
+  `{"id":${JSON.stringify(item.descriptor.id)},"changed_in":${item.changedIn},"descriptor":${item.json}}`;
+
+/** Visible at `now` (ms), or always when `now` is undefined (include_expired). */
+const visible = (item: Item | undefined, now: number | undefined): item is Item =>
+  item !== undefined && (now === undefined || item.expiresAt > now);
+
+export const descriptorRoutes =
+  (ctx: RegistryContext): FastifyPluginAsync =>
+  async (app) => {
+    const headState = (): VersionState & { hash: string } => ({
+      version: ctx.view.head.version,
+      hash: ctx.view.head.hash,
+      index: ctx.view.index,
+      signerSet: ctx.view.state.signerSet,
+    });
+
+    /** The state at `version` (≤ head): the head's own, read in the same tick as the version
+     * was chosen (a commit may land at any await), or a snapshot rebuilt from the log. */
+    const stateAt = (version: number): { index: DescriptorIndex; committedAt: number } | Promise<Snapshot> => {
+      const head = ctx.view.head;
+      if (version === head.version) return { index: ctx.view.index, committedAt: Date.parse(head.committedAt) };
+      return ctx.snapshots.at(version);
+    };
+
+    const send = (request: FastifyRequest, reply: FastifyReply, body: string, cacheControl: string) => {
+      const bytes = Buffer.from(body);
+      return sendBytes(request, reply, bytes, `"${hashBytes(bytes, ctx.view.state.digest)}"`, cacheControl);
+    };
+
+    async function listing(request: FastifyRequest<{ Querystring: ListingQuery }>, reply: FastifyReply, pinned: number | undefined) {
+      const q = request.query;
+      const limit = parseQueryInt(q.limit, 'limit', 100, 1, 1000);
+      const includeExpired = parseBool(q.include_expired, 'include_expired');
+      const query = compileQuery(q.filter, q.kind);
+      const fingerprint = JSON.stringify([q.filter ?? null, q.kind ?? null, includeExpired]);
+      const position = q.cursor === undefined ? undefined : ctx.cursors.decode(q.cursor, fingerprint);
+      if (pinned !== undefined && position && position.version !== pinned) throw badRequest('the cursor pages another version');
+      const version = pinned ?? position?.version ?? ctx.view.head.version;
+      if (version > ctx.view.head.version)
+        throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
+      const found = stateAt(version);
+      // No await for the head: awaiting even a plain value would let a commit in first.
+      const state = found instanceof Promise ? await found : found;
+      // At the head, expiry is judged now; at a pinned version, when it was committed, so that
+      // the answer never changes.
+      const now = includeExpired ? undefined : pinned === undefined ? Date.now() : state.committedAt;
+      const page = state.index.page({ matches: query.matches, hints: query.hints, after: position?.after, limit, now });
+      const last = page.items[page.items.length - 1];
+      const next = page.more && last ? JSON.stringify(ctx.cursors.encode({ version, after: last.descriptor.id }, fingerprint)) : 'null';
+      const body = `{"version":${version},"items":[${page.items.map(itemJson).join(',')}],"next_cursor":${next}}`;
+      return send(request, reply, body, pinned === undefined ? HEAD_CACHE : IMMUTABLE);
+    }
+
+    app.get<{ Querystring: ListingQuery }>('/registry/head/descriptors', { schema: { querystring: ListingQuery } }, (request, reply) =>
+      listing(request, reply, undefined),
+    );
+
+    app.get<{ Params: { version: string }; Querystring: ListingQuery }>(
+      '/registry/:version/descriptors',
+      { schema: { querystring: ListingQuery } },
+      (request, reply) => {
+        const version = parseVersion(request.params.version);
+        if (version > ctx.view.head.version)
+          throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
+        return listing(request, reply, version);
+      },
+    );
+
+    // Descriptor ids may hold '/', so the id is the rest of the path, percent-decoded.
+    app.get<{ Params: { '*': string }; Querystring: { include_expired?: string } }>(
+      '/registry/descriptors/*',
+      { schema: { querystring: ExpiredQuery } },
+      async (request, reply) => {
+        const id = request.params['*'];
+        if (!ID_RE.test(id)) throw badRequest('a descriptor id is 1-256 characters of A-Z a-z 0-9 . _ : @ / -');
+        const now = parseBool(request.query.include_expired, 'include_expired') ? undefined : Date.now();
+        const item = ctx.view.index.get(id);
+        if (!visible(item, now)) throw new RegistryError('NotFound', item ? `descriptor ${id} has expired` : `no descriptor ${id}`);
+        return send(
+          request,
+          reply,
+          `{"version":${ctx.view.head.version},"changed_in":${item.changedIn},"descriptor":${item.json}}`,
+          HEAD_CACHE,
+        );
+      },
+    );
+
+    // The colon is doubled: find-my-way reads a single one as a parameter.
+    app.post<{ Body: BatchBody }>('/registry/descriptors::batch', { schema: { body: BatchBody } }, async (request, reply) => {
+      const { ids } = request.body;
+      if (new Set(ids).size !== ids.length) {
+        const dup = ids.find((id, i) => ids.indexOf(id) !== i)!;
+        throw badRequest(`ids lists ${dup} more than once`);
+      }
+      // One synchronous pass over the head's index: one consistent version.
+      const now = request.body.include_expired ? undefined : Date.now();
+      const found: string[] = [];
+      const missing: string[] = [];
+      for (const id of ids) {
+        const item = ctx.view.index.get(id);
+        if (visible(item, now)) found.push(itemJson(item));
+        else missing.push(JSON.stringify(id));
+      }
+      const body = `{"version":${ctx.view.head.version},"items":[${found.join(',')}],"missing":[${missing.join(',')}]}`;
+      return reply.header('cache-control', 'no-store').type('application/json').send(body);
+    });
+
+    app.get<{ Querystring: { from?: string; to?: string } }>(
+      '/registry/diff',
+      {
+        schema: {
+          querystring: Type.Object(
+            { from: Type.String({ maxLength: 20 }), to: Type.String({ maxLength: 20 }) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        const from = parseVersion(request.query.from!);
+        const to = parseVersion(request.query.to!);
+        if (from > to) throw badRequest(`from (${from}) is after to (${to})`);
+        if (to > ctx.view.head.version) throw new RegistryError('NotFound', `version ${to} is past the head (${ctx.view.head.version})`);
+        const ids = await changedIds(ctx.store, from, to);
+        if (ids.length > MAX_DIFF_IDS) {
+          throw badRequest(
+            `${ids.length} descriptors changed between ${from} and ${to}; a diff lists at most ${MAX_DIFF_IDS}`,
+            'narrow the range',
+          );
+        }
+        const a = from === to ? undefined : await ctx.snapshots.at(from);
+        // The head may move while the snapshot builds: take it as it is now, or rebuild `to` too.
+        const b: VersionState = to === ctx.view.head.version ? headState() : await ctx.snapshots.at(to);
+        const diff = diffStates(a ?? b, b, ids);
+        return send(request, reply, JSON.stringify({ ...diff, from }), IMMUTABLE);
+      },
+    );
+  };

@@ -1,0 +1,22 @@
+// Cacheable answers (SPEC §6): precomputed bytes with a strong ETag, revalidated with 304.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** The head and answers about it: a shared cache may keep them a second, then revalidates. */
+export const HEAD_CACHE = 'public, max-age=1, must-revalidate';
+/** Answers pinned to a version never change. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x". */
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  return ifNoneMatch.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
+
+export function sendBytes(request: FastifyRequest, reply: FastifyReply, body: Buffer, etag: string, cacheControl: string) {
+  reply.header('etag', etag).header('cache-control', cacheControl);
+  if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send();
+  return reply.type('application/json').send(body);
+}
