@@ -4,7 +4,7 @@
 // strong and change exactly when the answer does (an expiry included).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { hashBytes, utf8Bytes } from '../core/encoding.js';
+import { hashBytes } from '../core/encoding.js';
 import { badRequest, RegistryError } from '../core/errors.js';
 import { compileQuery } from '../core/filter.js';
 import { DescriptorId, DESCRIPTOR_ID_PATTERN } from '../core/schemas.js';

@@ -121,7 +121,7 @@ export class DescriptorIndex {
     posting(this.byKind, item.descriptor.kind).add(id, this.bulk);
     for (const [key, value] of Object.entries(item.descriptor.labels)) {
       let values = this.byLabel.get(key);
-      if (!values) this.byLabel.set(key, (values = new Map()));
+      if (!values) this.byLabel.set(key, (values = new Map<string, Posting>()));
       posting(values, value).add(id, this.bulk);
     }
   }

@@ -20,7 +20,7 @@ type GTerm =
   | { t: 'term'; field: GField; op: 'IN'; values: GLit[] }
   | { t: 'term'; field: GField; op: 'MATCHES'; pattern: string }
   | { t: 'term'; field: GField; op: 'EXISTS' };
-type GNode = { t: 'and' | 'or'; items: GNode[] } | { t: 'not'; item: GNode } | (GTerm & { parens?: boolean });
+type GNode = { t: 'and'; items: GNode[] } | { t: 'or'; items: GNode[] } | { t: 'not'; item: GNode } | (GTerm & { parens?: boolean });
 
 /** RE2 patterns with a JS equivalent (RE2's inline (?i) is JS's i flag). */
 const PATTERNS: Record<string, RegExp> = {
@@ -43,8 +43,22 @@ const PATTERNS: Record<string, RegExp> = {
 const IDS = ['auth-1', 'svc/a', 'node:7@x', 'abc'];
 const KINDS = ['service', 'node', 'db', 'abc'];
 const LABEL_KEYS = ['status', 'w', 'a.b', 'team/x', 'k-1', 'e'];
-const BODY_KEYS = ['a', 'b', 'n', 's', 'arr'];
-const BODY_PATHS = [['a'], ['b'], ['n'], ['s'], ['arr'], ['a', 'b'], ['a', 'n'], ['a', 'b', 'n'], ['arr', 'a']];
+const BODY_KEYS = ['a', 'b', 'n', 's', 'arr', '0'];
+const BODY_PATHS = [
+  ['a'],
+  ['b'],
+  ['n'],
+  ['s'],
+  ['arr'],
+  ['a', 'b'],
+  ['a', 'n'],
+  ['a', 'b', 'n'],
+  ['arr', 'a'],
+  ['arr', '0'],
+  ['arr', 'length'],
+  ['s', 'length'],
+  ['0'],
+];
 const STRINGS = [
   '',
   'a',
@@ -106,7 +120,7 @@ const termArb: fc.Arbitrary<GNode> = fieldArb.chain((field) =>
       { weight: 1, arbitrary: fc.record({ op: fc.constant('MATCHES' as const), pattern: fc.constantFrom(...Object.keys(PATTERNS)) }) },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('EXISTS' as const) }) },
     )
-    .chain((rest) => fc.boolean().map((parens) => ({ t: 'term', field, parens, ...rest }) as GNode)),
+    .chain((rest) => fc.boolean().map((parens): GNode => ({ t: 'term', field, parens, ...rest }))),
 );
 
 function nodeArb(depth: number): fc.Arbitrary<GNode> {
