@@ -40,6 +40,11 @@ import type { Descriptor } from './schemas.js';
 export const MAX_FILTER_CHARS = 4096;
 export const MAX_FILTER_DEPTH = 10;
 export const MAX_FILTER_TERMS = 64;
+/** RE2 instructions that the MATCHES patterns of one filter may expand to, estimated from the
+ * pattern text BEFORE compiling. RE2 itself accepts programs of up to 1.4 M instructions, and
+ * compiling costs time in proportion: one 3.6 KB pattern such as `(?:ab{1000}|ac{1000}|…)`
+ * takes most of a second. No realistic filter comes near this (`.{0,1024}` is about 2,000). */
+export const MAX_FILTER_REGEX_SIZE = 20_000;
 const MAX_LABEL_KEY = 63;
 
 export type CmpOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
@@ -276,6 +281,131 @@ class Lexer {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The size of a pattern's RE2 program, read from its text alone
+
+/** `indexOf` for forward scans: once `needle` is known absent after some point (or present at
+ * some index), later calls from before that index reuse the answer, so a scan stays linear. */
+function forwardFinder(s: string, needle: string): (from: number) => number {
+  let searchedFrom = Number.POSITIVE_INFINITY;
+  let found = -1;
+  return (from) => {
+    if (from >= searchedFrom && (found < 0 || found >= from)) return found;
+    searchedFrom = from;
+    found = s.indexOf(needle, from);
+    return found;
+  };
+}
+
+/** A `{n}`, `{n,}` or `{n,m}` repetition at `i`, or undefined when the brace is a literal. */
+function readRepeat(p: string, i: number): { min: number; max: number; end: number } | undefined {
+  let j = i + 1;
+  const digits = (): number | undefined => {
+    const from = j;
+    while (j < p.length && j - from < 8 && isDigit(p.charCodeAt(j))) j++;
+    return j > from ? Number(p.slice(from, j)) : undefined;
+  };
+  const min = digits();
+  if (min === undefined) return undefined;
+  let max = min;
+  if (p[j] === ',') {
+    j++;
+    max = digits() ?? -1;
+  }
+  return p[j] === '}' ? { min, max, end: j + 1 } : undefined;
+}
+
+/** An upper estimate of the number of instructions of the RE2 program of `pattern`, after RE2's
+ * own count (re2js Parser.calcSize): a literal character or a class is one, `x*` is 2 + |x|,
+ * `x{n,m}` is m·|x| + (m − n), alternatives add one each, a group adds two. Linear in the text;
+ * exotic syntax (`\Q…\E`, flags, named groups) is over-counted rather than under-counted. A
+ * pattern that RE2 would reject may get any estimate: compiling it reports the fault. */
+export function patternSize(p: string): number {
+  const stack: { done: number; cur: number; alts: number }[] = [];
+  let frame = { done: 0, cur: 0, alts: 1 };
+  let last = 0; // the size of the last atom, which a repetition applies to
+  const atom = (size: number): void => {
+    frame.cur += size;
+    last = size;
+  };
+  const closeBrace = forwardFinder(p, '}');
+  const endQuote = forwardFinder(p, '\\E');
+  const closePosix = forwardFinder(p, ':]');
+  let i = 0;
+  while (i < p.length) {
+    const c = p[i];
+    if (c === '\\') {
+      const e = p[i + 1];
+      if (e === 'Q') {
+        const end = endQuote(i + 2);
+        const stop = end < 0 ? p.length : end;
+        atom(Math.max(1, stop - (i + 2)));
+        i = end < 0 ? p.length : end + 2;
+        continue;
+      }
+      if ((e === 'p' || e === 'P' || e === 'x') && p[i + 2] === '{') {
+        const end = closeBrace(i + 3);
+        i = end < 0 ? p.length : end + 1;
+      } else i += e === 'x' ? 4 : e === 'p' || e === 'P' ? 3 : 2;
+      atom(1);
+    } else if (c === '[') {
+      let j = i + 1;
+      if (p[j] === '^') j++;
+      if (p[j] === ']') j++;
+      while (j < p.length && p[j] !== ']') {
+        if (p[j] === '\\') j += 2;
+        else if (p[j] === '[' && p[j + 1] === ':') {
+          const end = closePosix(j + 2);
+          j = end < 0 ? j + 2 : end + 2;
+        } else j++;
+      }
+      i = j + 1;
+      atom(1);
+    } else if (c === '(') {
+      i++;
+      if (p[i] === '?') {
+        // (?flags) alone opens no group; (?:…), (?flags:…), (?P<name>…) and (?<name>…) do.
+        while (i < p.length && p[i] !== ':' && p[i] !== ')' && p[i] !== '>') i++;
+        if (p[i] === ')') {
+          i++;
+          continue;
+        }
+        i++;
+      }
+      stack.push(frame);
+      frame = { done: 0, cur: 0, alts: 1 };
+      last = 0;
+    } else if (c === ')') {
+      const size = frame.done + frame.cur + frame.alts - 1 + 2;
+      frame = stack.pop() ?? { done: 0, cur: 0, alts: 1 };
+      atom(size);
+      i++;
+    } else if (c === '|') {
+      frame.done += frame.cur;
+      frame.cur = 0;
+      frame.alts++;
+      last = 0;
+      i++;
+    } else if (c === '*' || c === '+' || c === '?') {
+      frame.cur += 2;
+      last += 2;
+      i++;
+    } else if (c === '{' && readRepeat(p, i)) {
+      const { min, max, end } = readRepeat(p, i)!;
+      const size = max < 0 ? (min === 0 ? 2 + last : 1 + min * last) : max * last + (max - min);
+      frame.cur += size - last;
+      last = size;
+      i = end;
+    } else {
+      atom(1);
+      i++;
+    }
+  }
+  let total = frame.done + frame.cur + frame.alts - 1;
+  for (const open of stack) total += open.done + open.cur + open.alts - 1 + 2;
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Parser
 
 const describe = (token: Token): string => {
@@ -300,6 +430,8 @@ function miscasedKeyword(token: Token): string | undefined {
 
 class Parser {
   private terms = 0;
+  /** The estimated RE2 program size of the MATCHES patterns so far. */
+  private regexSize = 0;
 
   constructor(private readonly lex: Lexer) {}
 
@@ -419,6 +551,14 @@ class Parser {
         case 'MATCHES': {
           const pattern = this.lex.take();
           if (pattern.t !== 'str') throw this.unexpected(pattern, 'a string (the RE2 pattern) after MATCHES');
+          this.regexSize += patternSize(pattern.value);
+          if (this.regexSize > MAX_FILTER_REGEX_SIZE) {
+            throw this.lex.error(
+              pattern.pos,
+              `regular expressions too large (their repetitions expand to more than ${MAX_FILTER_REGEX_SIZE} RE2 instructions in all)`,
+              'use smaller repetition counts',
+            );
+          }
           let regex: RE2JS;
           try {
             regex = RE2JS.compile(pattern.value);

@@ -12,6 +12,7 @@ import type { DescriptorIndex, Item } from '../state/descriptor-index.js';
 import type { Snapshot } from '../state/version-snapshots.js';
 import { changedIds, diffStates, type VersionState } from '../state/diff.js';
 import type { RegistryContext } from './context.js';
+import { HeadAnswers } from './head-answers.js';
 import { parseQueryInt, parseVersion } from './params.js';
 import { HEAD_CACHE, IMMUTABLE, sendBytes } from './send.js';
 
@@ -81,12 +82,26 @@ export const descriptorRoutes =
       return ctx.snapshots.at(version);
     };
 
-    const send = (request: FastifyRequest, reply: FastifyReply, body: string, cacheControl: string) => {
+    const answers = new HeadAnswers();
+
+    /** Serves `body`, keeping it as this URL's answer when it was made from the head. */
+    const send = (request: FastifyRequest, reply: FastifyReply, body: string, cacheControl: string, madeAt?: number) => {
       const bytes = Buffer.from(body);
-      return sendBytes(request, reply, bytes, `"${hashBytes(bytes, ctx.view.state.digest)}"`, cacheControl);
+      const answer = { body: bytes, etag: `"${hashBytes(bytes, ctx.view.state.digest)}"`, cacheControl };
+      if (madeAt !== undefined) answers.set(request.url, madeAt, answer);
+      return sendBytes(request, reply, bytes, answer.etag, cacheControl);
+    };
+
+    /** The kept answer to this very URL at the current head, if any: served before any parsing
+     * (the URL was checked when the answer was made). */
+    const sendKept = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+      const kept = answers.get(request.url, ctx.view.head.version, ctx.view.index, Date.now());
+      return kept && sendBytes(request, reply, kept.body, kept.etag, kept.cacheControl);
     };
 
     async function listing(request: FastifyRequest<{ Querystring: ListingQuery }>, reply: FastifyReply, pinned: number | undefined) {
+      const kept = sendKept(request, reply);
+      if (kept) return kept;
       const q = request.query;
       const limit = parseQueryInt(q.limit, 'limit', 100, 1, 1000);
       const includeExpired = parseBool(q.include_expired, 'include_expired');
@@ -99,7 +114,8 @@ export const descriptorRoutes =
         throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
       const found = stateAt(version);
       // No await for the head: awaiting even a plain value would let a commit in first.
-      const state = found instanceof Promise ? await found : found;
+      const atHead = !(found instanceof Promise);
+      const state = atHead ? found : await found;
       // At the head, expiry is judged now; at a pinned version, when it was committed, so that
       // the answer never changes.
       const now = includeExpired ? undefined : pinned === undefined ? Date.now() : state.committedAt;
@@ -107,7 +123,7 @@ export const descriptorRoutes =
       const last = page.items[page.items.length - 1];
       const next = page.more && last ? JSON.stringify(ctx.cursors.encode({ version, after: last.descriptor.id }, fingerprint)) : 'null';
       const body = `{"version":${version},"items":[${page.items.map(itemJson).join(',')}],"next_cursor":${next}}`;
-      return send(request, reply, body, pinned === undefined ? HEAD_CACHE : IMMUTABLE);
+      return send(request, reply, body, pinned === undefined ? HEAD_CACHE : IMMUTABLE, atHead ? version : undefined);
     }
 
     app.get<{ Querystring: ListingQuery }>('/registry/head/descriptors', { schema: { querystring: ListingQuery } }, (request, reply) =>
@@ -130,17 +146,15 @@ export const descriptorRoutes =
       '/registry/descriptors/*',
       { schema: { querystring: ExpiredQuery } },
       async (request, reply) => {
+        const kept = sendKept(request, reply);
+        if (kept) return kept;
         const id = request.params['*'];
         if (!ID_RE.test(id)) throw badRequest('a descriptor id is 1-256 characters of A-Z a-z 0-9 . _ : @ / -');
         const now = parseBool(request.query.include_expired, 'include_expired') ? undefined : Date.now();
         const item = ctx.view.index.get(id);
         if (!visible(item, now)) throw new RegistryError('NotFound', item ? `descriptor ${id} has expired` : `no descriptor ${id}`);
-        return send(
-          request,
-          reply,
-          `{"version":${ctx.view.head.version},"changed_in":${item.changedIn},"descriptor":${item.json}}`,
-          HEAD_CACHE,
-        );
+        const version = ctx.view.head.version;
+        return send(request, reply, `{"version":${version},"changed_in":${item.changedIn},"descriptor":${item.json}}`, HEAD_CACHE, version);
       },
     );
 

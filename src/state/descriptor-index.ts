@@ -94,6 +94,9 @@ export class DescriptorIndex {
   private readonly all = new Posting();
   private readonly byKind = new Map<string, Posting>();
   private readonly byLabel = new Map<string, Map<string, Posting>>();
+  /** The finite expires_at instants, sorted (repeats kept): when the next one passes, reads
+   * see a different set of descriptors without a commit. */
+  private expiries: number[] = [];
   private bulk = false;
 
   get size(): number {
@@ -111,12 +114,49 @@ export class DescriptorIndex {
 
   endBulk(): void {
     this.bulk = false;
+    this.expiries.sort((a, b) => a - b);
+  }
+
+  /** The first instant after `now` at which a descriptor expires, or +Infinity. */
+  nextExpiryAfter(now: number): number {
+    const e = this.expiries;
+    let lo = 0;
+    let hi = e.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (e[mid]! <= now) lo = mid + 1;
+      else hi = mid;
+    }
+    return e[lo] ?? Number.POSITIVE_INFINITY;
+  }
+
+  private addExpiry(at: number): void {
+    if (!Number.isFinite(at)) return;
+    if (this.bulk) {
+      this.expiries.push(at);
+      return;
+    }
+    let lo = 0;
+    let hi = this.expiries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.expiries[mid]! < at) lo = mid + 1;
+      else hi = mid;
+    }
+    this.expiries.splice(lo, 0, at);
+  }
+
+  private removeExpiry(at: number): void {
+    if (!Number.isFinite(at)) return;
+    const i = this.expiries.indexOf(at);
+    if (i >= 0) this.expiries.splice(i, 1);
   }
 
   set(item: Item): void {
     const id = item.descriptor.id;
     this.delete(id);
     this.items.set(id, item);
+    this.addExpiry(item.expiresAt);
     this.all.add(id, this.bulk);
     posting(this.byKind, item.descriptor.kind).add(id, this.bulk);
     for (const [key, value] of Object.entries(item.descriptor.labels)) {
@@ -130,6 +170,7 @@ export class DescriptorIndex {
     const old = this.items.get(id);
     if (!old) return;
     this.items.delete(id);
+    this.removeExpiry(old.expiresAt);
     this.all.remove(id);
     this.byKind.get(old.descriptor.kind)?.remove(id);
     for (const [key, value] of Object.entries(old.descriptor.labels)) this.byLabel.get(key)?.get(value)?.remove(id);
