@@ -61,7 +61,6 @@ const gHash = hashOf(payload);
 const genesis = assembleGenesis(
   payload,
   keys.slice(0, 2).map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, gHash) })),
-  formatTime(Date.now()),
 );
 writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis));
 const registry = await serve([

@@ -34,7 +34,6 @@ export function ensureDevGenesis(dataDir: string, logger: Logger, now = Date.now
   const record = assembleGenesis(
     payload,
     keys.slice(0, 2).map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, payloadHash) })),
-    formatTime(now),
   );
   writeFileSync(`${path}.tmp`, JSON.stringify(record, null, 2) + '\n');
   renameSync(`${path}.tmp`, path);

@@ -128,7 +128,7 @@ function genesis(argv: string[]): void {
     if (positionals.length !== 1) throw new UsageError('genesis assemble PAYLOAD_FILE --approval FILE ...');
     const payload = check(GenesisPayload, readJson(positionals[0]!), 'the genesis payload');
     const approvals = (values.approval ?? []).map((f) => check(Approval, readJson(f), `the approval in ${f}`));
-    const record = assembleGenesis(payload, approvals, formatTime(Date.now()));
+    const record = assembleGenesis(payload, approvals);
     const checked = checkGenesisRecord(record);
     output(record, values.out);
     process.stderr.write(`genesis record ${checked.hash}: this is the trust root clients pin\n`);

@@ -60,8 +60,10 @@ export function checkGenesisRecord(value: unknown, verifier: SignatureCheck = ne
   if (!isGenesisPayload(payload)) throw integrity('the genesis record carries no registry.genesis payload');
   if (record.version !== 0 || record.prev_hash !== null) throw integrity('the genesis record must be version 0 with prev_hash null');
   if (record.registry_id !== payload.registry_id) throw integrity('the genesis record and its payload name different registries');
-  if (Number.isNaN(parseTime(payload.created_at)) || Number.isNaN(parseTime(record.committed_at))) {
-    throw integrity('the genesis record has an invalid time');
+  if (Number.isNaN(parseTime(payload.created_at))) throw integrity('the genesis record has an invalid time');
+  // SPEC §4: signers who assemble the same approvals get the same record, byte for byte.
+  if (record.committed_at !== payload.created_at) {
+    throw integrity(`the genesis committed_at (${record.committed_at}) must be its payload's created_at (${payload.created_at})`);
   }
   const payloadHash = hashOf(payload);
   if (record.payload_hash !== payloadHash) throw integrity(`the genesis payload hashes to ${payloadHash}, not ${record.payload_hash}`);
@@ -110,8 +112,9 @@ export function checkLink(record: CommitRecord, prev: { version: number; hash: s
   else if (payload.base_version !== prev.version || payload.base_hash !== prev.hash) fail('its payload is based on another head');
 }
 
-/** The genesis record for a payload and the approvals collected for it. */
-export function assembleGenesis(payload: GenesisPayload, approvals: Iterable<Approval>, committedAt: string): CommitRecord {
+/** The genesis record for a payload and the approvals collected for it. It is committed at
+ * its payload's created_at (SPEC §4), so assembling it twice gives the same bytes. */
+export function assembleGenesis(payload: GenesisPayload, approvals: Iterable<Approval>): CommitRecord {
   return buildCommitRecord({
     registryId: payload.registry_id,
     version: 0,
@@ -120,6 +123,6 @@ export function assembleGenesis(payload: GenesisPayload, approvals: Iterable<App
     payloadHash: hashOf(payload),
     approvals,
     stateRoot: new RegistryState(payload.signer_set).root(),
-    committedAt,
+    committedAt: payload.created_at,
   });
 }

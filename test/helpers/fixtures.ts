@@ -30,7 +30,6 @@ export function genesisRecord(registryId: string, list: TestSigner[], threshold:
   return assembleGenesis(
     payload,
     list.slice(0, threshold).map((s) => approve(s, hash)),
-    formatTime(now),
   );
 }
 

@@ -643,7 +643,7 @@ const pushRecord = (name, r) => {
   records.push({ name, record: r, hash: hashOf(r) });
   return { version: r.version, hash: hashOf(r) };
 };
-let head = pushRecord('genesis: alice, bob, carol, threshold 2', record(0, null, genesisPayload, [1, 0], at(1)));
+let head = pushRecord('genesis: alice, bob, carol, threshold 2', record(0, null, genesisPayload, [1, 0], genesisPayload.created_at)); // §4: a genesis is committed at its created_at
 head = pushRecord(
   'v1: three puts, approved by alice and carol',
   record(

@@ -1,9 +1,16 @@
 // Unit tests of src/core/records.ts (SPEC §4): the genesis record and the link between records.
 import { describe, expect, it } from 'vitest';
 import { generateKeyPair, signApproval } from '../../../src/core/crypto.js';
-import { formatTime, hashOf } from '../../../src/core/encoding.js';
-import { buildCommitRecord, buildGenesisPayload, checkGenesisRecord, checkLink, isGenesisPayload } from '../../../src/core/records.js';
-import type { Approval, CommitRecord, Op, SignerSet } from '../../../src/core/schemas.js';
+import { canonicalJson, formatTime, hashOf } from '../../../src/core/encoding.js';
+import {
+  assembleGenesis,
+  buildCommitRecord,
+  buildGenesisPayload,
+  checkGenesisRecord,
+  checkLink,
+  isGenesisPayload,
+} from '../../../src/core/records.js';
+import type { Approval, CommitRecord, GenesisPayload, Op, SignerSet } from '../../../src/core/schemas.js';
 import { RegistryState } from '../../../src/core/state.js';
 import { approve, genesisRecord, proposal, put, signers, signerSet } from '../../helpers/fixtures.js';
 import { alice, bob, carol, expectIntegrityFailure, IDENTITY_KEY, NOW } from './fixtures.js';
@@ -27,6 +34,7 @@ describe('checkGenesisRecord (SPEC §4)', () => {
   it('refuses a tampered payload', () => {
     const record = clone(valid());
     genesisPayloadOf(record).created_at = formatTime(created + 1);
+    record.committed_at = formatTime(created + 1);
     expectIntegrityFailure(() => checkGenesisRecord(record), /hashes to/);
   });
 
@@ -101,6 +109,16 @@ describe('checkGenesisRecord (SPEC §4)', () => {
       committedAt: formatTime(created),
     });
     expectIntegrityFailure(() => checkGenesisRecord(record), /signer set/);
+  });
+
+  it('is committed at its payload created_at, so the same approvals assemble the same bytes (SPEC §4)', () => {
+    const record = valid();
+    const payload = record.payload as GenesisPayload;
+    expect(record.committed_at).toBe(payload.created_at);
+    const again = assembleGenesis(payload, [...record.approvals].reverse());
+    expect(canonicalJson(again)).toBe(canonicalJson(record));
+    const later = { ...record, committed_at: formatTime(created + 1000) };
+    expectIntegrityFailure(() => checkGenesisRecord(later), /committed_at .* must be its payload's created_at/, 0);
   });
 
   it('refuses unknown fields (schema)', () => {
