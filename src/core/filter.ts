@@ -27,7 +27,11 @@
 // - CONTAINS on a string field takes a string literal (substring by code points: a match may
 //   not split a surrogate pair); any other literal, or any other field type, is false.
 // - MATCHES applies to string fields only (id, kind, labels, string body values); `.` matches
-//   one code point. Patterns use RE2 syntax with no flags (`(?i)` inside the pattern works).
+//   one code point. Patterns use RE2 syntax with no flags (`(?i)` inside the pattern works);
+//   being filter strings, their backslashes are doubled (`'^\\d+$'`).
+// - A filter's MATCHES patterns may expand to at most MAX_FILTER_REGEX_SIZE RE2 instructions
+//   in all, estimated from their text before compiling (see there): RE2 accepts far larger
+//   programs, and compiling one costs time in proportion to its size.
 // - The literals are scalars, so an object or array body value equals no literal (and is `!=`
 //   to every literal). `jsonEqual` nonetheless compares arrays and objects deeply (CONTAINS
 //   compares array elements with it).
@@ -43,7 +47,7 @@ export const MAX_FILTER_TERMS = 64;
 /** RE2 instructions that the MATCHES patterns of one filter may expand to, estimated from the
  * pattern text BEFORE compiling. RE2 itself accepts programs of up to 1.4 M instructions, and
  * compiling costs time in proportion: one 3.6 KB pattern such as `(?:ab{1000}|ac{1000}|…)`
- * takes most of a second. No realistic filter comes near this (`.{0,1024}` is about 2,000). */
+ * takes most of a second. No realistic filter comes near this (`.{0,1000}` is about 2,000). */
 export const MAX_FILTER_REGEX_SIZE = 20_000;
 const MAX_LABEL_KEY = 63;
 
@@ -296,6 +300,9 @@ function forwardFinder(s: string, needle: string): (from: number) => number {
   };
 }
 
+/** A capture compiles to two instructions and, when empty, a third. */
+const GROUP_SIZE = 3;
+
 /** A `{n}`, `{n,}` or `{n,m}` repetition at `i`, or undefined when the brace is a literal. */
 function readRepeat(p: string, i: number): { min: number; max: number; end: number } | undefined {
   let j = i + 1;
@@ -316,7 +323,7 @@ function readRepeat(p: string, i: number): { min: number; max: number; end: numb
 
 /** An upper estimate of the number of instructions of the RE2 program of `pattern`, after RE2's
  * own count (re2js Parser.calcSize): a literal character or a class is one, `x*` is 2 + |x|,
- * `x{n,m}` is m·|x| + (m − n), alternatives add one each, a group adds two. Linear in the text;
+ * `x{n,m}` is m·|x| + (m − n), alternatives add one each, a group adds three. Linear in the text;
  * exotic syntax (`\Q…\E`, flags, named groups) is over-counted rather than under-counted. A
  * pattern that RE2 would reject may get any estimate: compiling it reports the fault. */
 export function patternSize(p: string): number {
@@ -338,7 +345,8 @@ export function patternSize(p: string): number {
       if (e === 'Q') {
         const end = endQuote(i + 2);
         const stop = end < 0 ? p.length : end;
-        atom(Math.max(1, stop - (i + 2)));
+        // An empty \Q\E is nothing: a repetition after it applies to the atom before.
+        if (stop > i + 2) atom(stop - (i + 2));
         i = end < 0 ? p.length : end + 2;
         continue;
       }
@@ -375,12 +383,12 @@ export function patternSize(p: string): number {
       frame = { done: 0, cur: 0, alts: 1 };
       last = 0;
     } else if (c === ')') {
-      const size = frame.done + frame.cur + frame.alts - 1 + 2;
+      const size = frame.done + Math.max(1, frame.cur) + frame.alts - 1 + GROUP_SIZE;
       frame = stack.pop() ?? { done: 0, cur: 0, alts: 1 };
       atom(size);
       i++;
     } else if (c === '|') {
-      frame.done += frame.cur;
+      frame.done += Math.max(1, frame.cur); // an empty alternative is one instruction
       frame.cur = 0;
       frame.alts++;
       last = 0;
@@ -400,8 +408,8 @@ export function patternSize(p: string): number {
       i++;
     }
   }
-  let total = frame.done + frame.cur + frame.alts - 1;
-  for (const open of stack) total += open.done + open.cur + open.alts - 1 + 2;
+  let total = frame.done + Math.max(1, frame.cur) + frame.alts - 1;
+  for (const open of stack) total += open.done + Math.max(1, open.cur) + open.alts - 1 + GROUP_SIZE;
   return total;
 }
 

@@ -5,9 +5,10 @@
 // anything but a BadRequest naming a position in the text, and the index hints never exclude a
 // match.
 import fc from 'fast-check';
+import { RE2JS } from 're2js';
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from '../../../src/core/errors.js';
-import { compareCodePoints, indexHints, matches, parseFilter, type Filter } from '../../../src/core/filter.js';
+import { compareCodePoints, indexHints, matches, parseFilter, patternSize, type Filter } from '../../../src/core/filter.js';
 import type { Descriptor } from '../../../src/core/schemas.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -380,6 +381,48 @@ describe('filters against the reference evaluator', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe('patternSize', () => {
+  const REGEX_FRAGMENTS = ['a', 'b', '(', ')', '(?:', '(?i)', '(?P<x>', '|', '*', '+', '?', '{2}', '{3,}', '{0,5}', '{10}', '[ab]', '[^a]'];
+  const MORE = [
+    '.',
+    '\\d',
+    '\\pL',
+    '\\x{41}',
+    '\\Q',
+    '\\E',
+    '^',
+    '$',
+    '[[:digit:]]',
+    '{',
+    '}',
+    ',',
+    '\\b',
+    '[]x]',
+    '*?',
+    '(?s:',
+    '\u{1F600}',
+  ];
+
+  it('is an upper estimate of the program RE2 compiles (within its 3 fixed instructions)', () => {
+    let compiled = 0;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...REGEX_FRAGMENTS, ...MORE), { minLength: 1, maxLength: 14 }), (parts) => {
+        const pattern = parts.join('');
+        let actual: number;
+        try {
+          actual = RE2JS.compile(pattern).programSize();
+        } catch {
+          return;
+        }
+        compiled++;
+        expect(actual, pattern).toBeLessThanOrEqual(patternSize(pattern) + 3);
+      }),
+      { numRuns: 20_000 },
+    );
+    expect(compiled).toBeGreaterThan(2000);
   });
 });
 

@@ -12,7 +12,9 @@ import {
   labelNumber,
   matches,
   MAX_FILTER_CHARS,
+  MAX_FILTER_REGEX_SIZE,
   parseFilter,
+  patternSize,
   type Filter,
 } from '../../../src/core/filter.js';
 import type { Descriptor } from '../../../src/core/schemas.js';
@@ -155,6 +157,39 @@ describe('parseFilter: limits', () => {
     const terms = (n: number) => Array(n).fill(term).join(' OR ');
     expect(() => parseFilter(terms(64))).not.toThrow();
     refused(terms(65), 64 * 13 + 1, /more than 64 terms/);
+  });
+});
+
+describe('parseFilter: the size of MATCHES patterns', () => {
+  it.each([
+    ['a', 1],
+    ['^auth-', 6],
+    ['a{1000}', 1000],
+    ['a{2,5}', 8],
+    ['a{3,}', 4],
+    ['a{0,}', 3],
+    ['a*b+c?', 9],
+    ['(?:ab{1000}|ac{1000})', 2006],
+    ['(?i)[a-z\\]]{10}', 10],
+    ['\\pL{1000}', 1000],
+    ['\\p{Greek}{10}x', 11],
+    ['\\x{1F600}{4}', 4],
+    ['\\Qa{1000}\\E', 7],
+    ['a\\Q\\E{10}', 10],
+    ['[[:alpha:]]{10}', 10],
+    ['a{', 2],
+    ['a{x}', 4],
+  ])('%j is about %i instructions', (pattern, size) => {
+    expect(patternSize(pattern)).toBe(size);
+  });
+
+  it(`holds the patterns of a filter to ${MAX_FILTER_REGEX_SIZE} instructions in all, refused at the pattern that passes it`, () => {
+    const terms = (n: number) => Array(n).fill("id MATCHES 'a{1000}'").join(' OR ');
+    expect(() => parseFilter(terms(20))).not.toThrow();
+    refused(terms(21), 20 * 24 + 12, /regular expressions too large/);
+    // 400 alternatives of 1,000: RE2 would take most of a second to compile it; refused before.
+    const alternatives = Array.from({ length: 400 }, (_, i) => `${String.fromCharCode(97 + (i % 26))}${i % 10}{1000}`);
+    refused(`kind == 'a' OR id MATCHES '(?:${alternatives.join('|')})'`, 27, /regular expressions too large/);
   });
 });
 
