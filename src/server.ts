@@ -16,6 +16,7 @@ import type { HeadView } from './state/head-view.js';
 import { ListingCursors } from './http/listing-cursor.js';
 import { openLog } from './state/replay.js';
 import { VersionSnapshots } from './state/version-snapshots.js';
+import { Hub } from './stream/hub.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { SERVICE_VERSION } from './version.js';
 
@@ -62,6 +63,8 @@ export async function startRegistry(config: Config & { genesis: string }, logger
     const cursors = new ListingCursors(Buffer.from(await store.setting('cursor_key', () => randomBytes(32).toString('hex')), 'hex'));
     const snapshots = new VersionSnapshots(store, genesis.payload.signer_set);
     const writer = new Writer({ log, view, registryId: genesis.payload.registry_id, logger });
+    const hub = new Hub(store, snapshots, view.head.version);
+    writer.on('commit', (e) => hub.publish(e));
     await writer.open();
     writer.on('commit', (e) =>
       logger.info(
@@ -83,6 +86,7 @@ export async function startRegistry(config: Config & { genesis: string }, logger
         store,
         snapshots,
         cursors,
+        hub,
         closing: () => closing,
       },
       logger,
@@ -101,6 +105,8 @@ export async function startRegistry(config: Config & { genesis: string }, logger
       async close() {
         closing = true;
         clearInterval(timer);
+        // Streams never end by themselves: end them, or closing would wait for their clients.
+        hub.close();
         await app.close();
         await writer.drain();
         await store.close();

@@ -9,6 +9,7 @@ import { clientErrorHandler, errorHandler, sendError } from './errors.js';
 import { opsRoutes } from './routes-ops.js';
 import { descriptorRoutes } from './routes-descriptors.js';
 import { readRoutes } from './routes-read.js';
+import { streamRoutes } from './routes-stream.js';
 import { writeRoutes } from './routes-write.js';
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -100,5 +101,6 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   app.register(descriptorRoutes(ctx));
   app.register(writeRoutes(ctx));
   app.register(opsRoutes(ctx));
+  app.register(streamRoutes(ctx));
   return app;
 }

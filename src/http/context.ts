@@ -3,6 +3,7 @@ import type { AuditedLog } from '../pipeline/audited-log.js';
 import type { Writer } from '../pipeline/writer.js';
 import type { HeadView } from '../state/head-view.js';
 import type { VersionSnapshots } from '../state/version-snapshots.js';
+import type { Hub } from '../stream/hub.js';
 import type { ListingCursors } from './listing-cursor.js';
 import type { Store } from '../store/store.js';
 
@@ -19,6 +20,8 @@ export interface RegistryContext {
   /** Past versions' descriptors, rebuilt from the log. */
   snapshots: VersionSnapshots;
   cursors: ListingCursors;
+  /** The commit stream's subscribers. */
+  hub: Hub;
   /** True once shutdown has begun: new requests are turned away with 503. */
   closing: () => boolean;
 }

@@ -19,7 +19,7 @@ import { canonicalBytes, canonicalJson, formatTime, hashBytes, utf8Bytes, type D
 import { RegistryError } from '../core/errors.js';
 import { checkProposalHeader, foreignRegistry, isExpired, setSignersOf, settledBy } from '../core/proposal.js';
 import { buildCommitRecord } from '../core/records.js';
-import type { Approval, CommitRecord, ProposalPayload, ProposalSubmission, SignerSet } from '../core/schemas.js';
+import type { Approval, CommitRecord, Descriptor, ProposalPayload, ProposalSubmission, SignerSet } from '../core/schemas.js';
 import { hasQuorum, type Electorate } from '../core/signers.js';
 import { planOps, type Delta } from '../core/state.js';
 import type { HeadView } from '../state/head-view.js';
@@ -31,6 +31,15 @@ export interface CommitEvent {
   record: CommitRecord;
   hash: string;
   changed: readonly string[];
+  /** Each changed descriptor before and after the commit (absent when it did not exist), in
+   * the order of `changed`: a filtered subscription matches either side. */
+  descriptors: readonly ChangedDescriptor[];
+}
+
+export interface ChangedDescriptor {
+  id: string;
+  before: Descriptor | undefined;
+  after: Descriptor | undefined;
 }
 
 /** What the writer keeps of a pending proposal; the payload stays in the store until commit. */
@@ -298,10 +307,12 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
         proposal_id: p.id,
       })),
     ]);
+    const after = new Map(delta.puts.map((e) => [e.descriptor.id, e.descriptor]));
+    const descriptors = delta.changed.map((id) => ({ id, before: this.view.index.get(id)?.descriptor, after: after.get(id) }));
     this.view.advance(record, hash, text, delta);
     this.pending.clear();
     try {
-      this.emit('commit', { record, hash, changed: delta.changed });
+      this.emit('commit', { record, hash, changed: delta.changed, descriptors });
     } catch (e) {
       // The commit is durable and acknowledged; a failing listener must not turn it into an error.
       this.logger?.error({ err: e, version }, 'a commit listener failed');

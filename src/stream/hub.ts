@@ -1,0 +1,321 @@
+// The commit stream (SPEC §8). One hub, fed by the writer after each commit; each subscriber
+// has its own bounded queue, so a slow one is dropped (`event: lagged`) and never slows the
+// writer or another subscriber. A resume replays from a ring of recent commits or, when older,
+// from the log, while live commits wait in the subscriber's queue: no gap, no duplicate.
+// Filtered subscriptions are indexed by the kinds and labels their filters require, so a
+// commit is matched only against the subscribers that could care about it.
+import type { ServerResponse } from 'node:http';
+import type { Filter } from '../core/filter.js';
+import { matches } from '../core/filter.js';
+import type { CommitRecord, Descriptor, ProposalPayload } from '../core/schemas.js';
+import type { CommitEvent } from '../pipeline/writer.js';
+import type { VersionSnapshots } from '../state/version-snapshots.js';
+import type { Store } from '../store/store.js';
+
+export interface StreamLimits {
+  /** Commits kept in memory for resumes. */
+  ringSize: number;
+  /** Frames and bytes a subscriber may have waiting before it is dropped as lagged. */
+  maxQueueFrames: number;
+  maxQueueBytes: number;
+  heartbeatMs: number;
+  maxSubscribers: number;
+  maxPerAddress: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  ringSize: 1024,
+  maxQueueFrames: 1024,
+  maxQueueBytes: 4 * 1024 * 1024,
+  heartbeatMs: 15_000,
+  maxSubscribers: 20_000,
+  maxPerAddress: 2_000,
+};
+
+interface Change {
+  id: string;
+  before: Descriptor | undefined;
+  after: Descriptor | undefined;
+}
+
+interface StreamCommit {
+  version: number;
+  hash: string;
+  prevHash: string | null;
+  committedAt: string;
+  changes: readonly Change[];
+  /** The frame every unfiltered subscriber gets. */
+  frame: Buffer;
+}
+
+export interface Subscription {
+  /** Only commits that touched a descriptor matching this, before or after. */
+  filter?: Filter | undefined;
+  /** What every match requires (from the filter's planner), for the subscriber index. */
+  hints?: { kinds?: readonly string[] | undefined; labels?: readonly { key: string; values: readonly string[] }[] | undefined } | undefined;
+  /** Replay every commit after this version first. */
+  from?: number | undefined;
+  address: string;
+}
+
+const MAX_CHANGED = 100;
+
+function commitFrame(c: Omit<StreamCommit, 'frame'>, changed: readonly string[]): Buffer {
+  const data = {
+    version: c.version,
+    hash: c.hash,
+    prev_hash: c.prevHash,
+    committed_at: c.committedAt,
+    changed: changed.slice(0, MAX_CHANGED),
+    changed_count: changed.length,
+  };
+  return Buffer.from(`id: ${c.version}\nevent: commit\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+class Subscriber {
+  private readonly queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private draining = false;
+  /** While a resume replays history, live frames wait here (in version order). */
+  private held: StreamCommit[] | undefined;
+  closed = false;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly sub: Subscription,
+    private readonly hub: Hub,
+  ) {
+    res.on('drain', () => this.flush());
+    res.on('close', () => this.hub.remove(this));
+  }
+
+  hold(): void {
+    this.held = [];
+  }
+
+  /** Ends the replay: the held live commits after `last` go out, then live ones directly. */
+  release(last: number): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const c of held) if (c.version > last) this.deliver(c);
+  }
+
+  deliver(c: StreamCommit): void {
+    if (this.held) {
+      this.held.push(c);
+      if (this.held.length > this.hub.limits.maxQueueFrames) this.lag();
+      return;
+    }
+    const frame = this.frameFor(c);
+    if (frame) this.send(frame);
+  }
+
+  frameFor(c: StreamCommit): Buffer | undefined {
+    const filter = this.sub.filter;
+    if (!filter) return c.frame;
+    const changed = c.changes
+      .filter((ch) => (ch.before && matches(filter, ch.before)) || (ch.after && matches(filter, ch.after)))
+      .map((ch) => ch.id);
+    return changed.length ? commitFrame(c, changed) : undefined;
+  }
+
+  send(frame: Buffer): void {
+    if (this.closed) return;
+    if (this.draining) {
+      this.queue.push(frame);
+      this.queuedBytes += frame.length;
+      if (this.queue.length > this.hub.limits.maxQueueFrames || this.queuedBytes > this.hub.limits.maxQueueBytes) this.lag();
+      return;
+    }
+    if (!this.res.write(frame)) this.draining = true;
+  }
+
+  private flush(): void {
+    this.draining = false;
+    while (this.queue.length && !this.draining && !this.closed) {
+      const frame = this.queue.shift()!;
+      this.queuedBytes -= frame.length;
+      if (!this.res.write(frame)) this.draining = true;
+    }
+  }
+
+  /** Dropped for falling behind: told so if its socket still takes bytes, then closed. */
+  lag(): void {
+    if (this.closed) return;
+    this.hub.lagged++;
+    this.end(`event: lagged\ndata: ${JSON.stringify({ reason: 'the subscriber fell behind; resume with Last-Event-ID' })}\n\n`);
+    // A socket that does not read never flushes: do not wait for it.
+    setTimeout(() => this.res.destroy(), 1000).unref();
+  }
+
+  end(last: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.res.end(last);
+    this.hub.remove(this);
+  }
+}
+
+export class Hub {
+  private readonly ring: StreamCommit[] = [];
+  private readonly everyone = new Set<Subscriber>();
+  private readonly unfiltered = new Set<Subscriber>();
+  /** Filtered subscribers by an index key their filter requires ("k:<kind>", "l:<key>=<value>"),
+   * and those whose filter requires nothing an index can answer. */
+  private readonly byKey = new Map<string, Set<Subscriber>>();
+  private readonly scanned = new Set<Subscriber>();
+  private readonly perAddress = new Map<string, number>();
+  private readonly heartbeat: NodeJS.Timeout;
+  /** Subscribers dropped for falling behind, since start. */
+  lagged = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly snapshots: VersionSnapshots,
+    private head: number,
+    readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+  ) {
+    this.heartbeat = setInterval(() => {
+      const beat = Buffer.from(': heartbeat\n\n');
+      for (const s of this.everyone) s.send(beat);
+    }, limits.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  get size(): number {
+    return this.everyone.size;
+  }
+
+  /** Why a new subscriber from `address` cannot be taken now, or undefined. */
+  refusal(address: string): 'global' | 'address' | undefined {
+    if (this.everyone.size >= this.limits.maxSubscribers) return 'global';
+    if ((this.perAddress.get(address) ?? 0) >= this.limits.maxPerAddress) return 'address';
+    return undefined;
+  }
+
+  /** The writer's commit listener: called synchronously after each commit. */
+  publish(e: CommitEvent): void {
+    const base = {
+      version: e.record.version,
+      hash: e.hash,
+      prevHash: e.record.prev_hash,
+      committedAt: e.record.committed_at,
+      changes: e.descriptors,
+    };
+    const c: StreamCommit = { ...base, frame: commitFrame(base, e.changed) };
+    this.head = c.version;
+    this.ring.push(c);
+    if (this.ring.length > this.limits.ringSize) this.ring.shift();
+    for (const s of this.unfiltered) s.deliver(c);
+    for (const s of this.candidates(c)) s.deliver(c);
+  }
+
+  /** Takes over `res` (headers not yet sent) as a subscriber. */
+  async open(res: ServerResponse, sub: Subscription): Promise<void> {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.flushHeaders();
+    const s = new Subscriber(res, sub, this);
+    this.add(s);
+    if (sub.from === undefined || sub.from >= this.head) return;
+    const last = this.head;
+    const oldest = this.ring[0]?.version ?? Number.POSITIVE_INFINITY;
+    if (sub.from + 1 >= oldest) {
+      for (const c of this.ring) if (c.version > sub.from) s.deliver(c);
+      return;
+    }
+    // Older than the ring: replay from the log while live commits are held.
+    s.hold();
+    try {
+      await this.replay(s, sub.from, last);
+      s.release(last);
+    } catch {
+      s.end(': the log could not be read; reconnect with Last-Event-ID\n\n');
+    }
+  }
+
+  /** Ends every stream with a last comment; clients reconnect with Last-Event-ID. */
+  close(): void {
+    clearInterval(this.heartbeat);
+    for (const s of [...this.everyone]) s.end(': the registry is shutting down; reconnect with Last-Event-ID\n\n');
+  }
+
+  remove(s: Subscriber): void {
+    if (!this.everyone.delete(s)) return;
+    const n = (this.perAddress.get(s.sub.address) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(s.sub.address, n);
+    else this.perAddress.delete(s.sub.address);
+    this.unfiltered.delete(s);
+    this.scanned.delete(s);
+    for (const key of keysOf(s.sub)) this.byKey.get(key)?.delete(s);
+  }
+
+  private add(s: Subscriber): void {
+    this.everyone.add(s);
+    this.perAddress.set(s.sub.address, (this.perAddress.get(s.sub.address) ?? 0) + 1);
+    if (!s.sub.filter) return void this.unfiltered.add(s);
+    const keys = keysOf(s.sub);
+    if (!keys.length) return void this.scanned.add(s);
+    for (const key of keys) {
+      let set = this.byKey.get(key);
+      if (!set) this.byKey.set(key, (set = new Set()));
+      set.add(s);
+    }
+  }
+
+  /** The filtered subscribers whose index entry a changed descriptor could match. */
+  private candidates(c: StreamCommit): Set<Subscriber> {
+    const found = new Set(this.scanned);
+    if (this.byKey.size === 0) return found;
+    for (const ch of c.changes) {
+      for (const d of [ch.before, ch.after]) {
+        if (!d) continue;
+        for (const s of this.byKey.get(`k:${d.kind}`) ?? []) found.add(s);
+        for (const [k, v] of Object.entries(d.labels)) for (const s of this.byKey.get(`l:${k}=${v}`) ?? []) found.add(s);
+      }
+    }
+    return found;
+  }
+
+  /** Sends commits (from, to] from the log; a filtered subscriber needs each descriptor's
+   * value before the commit too, so it starts from the snapshot at `from`. */
+  private async replay(s: Subscriber, from: number, to: number): Promise<void> {
+    const base = s.sub.filter ? await this.snapshots.at(from) : undefined;
+    const changedSince = new Map<string, Descriptor | undefined>();
+    const before = (id: string) => (changedSince.has(id) ? changedSince.get(id) : base?.index.get(id)?.descriptor);
+    for (let v = from + 1; v <= to && !s.closed; v += 256) {
+      for (const stored of await this.store.commits(v, Math.min(256, to - v + 1))) {
+        const record = JSON.parse(stored.text) as CommitRecord;
+        const changes = new Map<string, Change>();
+        for (const op of (record.payload as ProposalPayload).ops) {
+          if (op.op === 'set_signers') continue;
+          const id = op.op === 'put' ? op.descriptor.id : op.id;
+          const after = op.op === 'put' ? op.descriptor : undefined;
+          changes.set(id, { id, before: base ? before(id) : undefined, after });
+        }
+        if (base) for (const ch of changes.values()) changedSince.set(ch.id, ch.after);
+        const c = {
+          version: record.version,
+          hash: stored.hash,
+          prevHash: record.prev_hash,
+          committedAt: record.committed_at,
+          changes: [...changes.values()],
+        };
+        const frame = s.frameFor({ ...c, frame: commitFrame(c, [...changes.keys()]) });
+        if (frame) s.send(frame);
+      }
+    }
+  }
+}
+
+function keysOf(sub: Subscription): string[] {
+  if (!sub.filter || !sub.hints) return [];
+  if (sub.hints.kinds) return sub.hints.kinds.map((k) => `k:${k}`);
+  const label = sub.hints.labels?.[0];
+  return label ? label.values.map((v) => `l:${label.key}=${v}`) : [];
+}
