@@ -369,7 +369,12 @@ const cases: Case[] = [
 const getCases: { path: string; status: number }[] = [
   { path: '/registry/-1', status: 400 },
   { path: '/registry/abc', status: 404 },
-  { path: '/registry/stream', status: 404 },
+  { path: '/registry/streams', status: 404 },
+  { path: '/registry/stream?from=abc', status: 400 },
+  { path: '/registry/stream?from=-1', status: 400 },
+  { path: '/registry/stream?from=999999', status: 400 },
+  { path: `/registry/stream?filter=${encodeURIComponent("kind == 'x")}`, status: 400 },
+  { path: '/registry/stream?unknown=1', status: 400 },
   { path: '/registry/1e3', status: 400 },
   { path: '/registry/proposals?limit=2.9', status: 400 },
   { path: '/registry/audit?from_seq=0x10', status: 400 },
