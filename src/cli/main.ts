@@ -23,6 +23,8 @@ const USAGE = `registry <command> [options]
 
   serve      [--genesis F] [--db F|:memory:] [--host H] [--port N] [--config F]
              [--synchronous FULL|NORMAL|EXTRA] [--log-level L] [--data-dir D]
+             [--stream-heartbeat-ms N] [--stream-ring-size N] [--stream-queue-frames N]
+             [--stream-queue-bytes N] [--stream-max-subscribers N] [--stream-max-per-address N]
   keygen     --out F [--id SIGNER_ID]            new Ed25519 key (file mode 0600); prints the public key
   genesis create   --registry-id ID --threshold M --signer ID=PUBLIC_KEY ... [--out F]
   genesis assemble PAYLOAD_FILE --approval FILE ... [--out F]
@@ -68,8 +70,16 @@ async function serve(argv: string[]): Promise<void> {
     synchronous: { type: 'string' },
     'log-level': { type: 'string' },
     'data-dir': { type: 'string' },
+    'stream-heartbeat-ms': { type: 'string' },
+    'stream-ring-size': { type: 'string' },
+    'stream-queue-frames': { type: 'string' },
+    'stream-queue-bytes': { type: 'string' },
+    'stream-max-subscribers': { type: 'string' },
+    'stream-max-per-address': { type: 'string' },
   });
-  const config = loadConfig({ ...values, logLevel: values['log-level'], dataDir: values['data-dir'] });
+  // --kebab-case flags name camelCase settings.
+  const camel = Object.fromEntries(Object.entries(values).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+  const config = loadConfig(camel);
   // Loaded here so that the signing commands start without the server's modules.
   const [{ createLogger }, { startRegistry }, { ensureDevGenesis }] = await Promise.all([
     import('../obs/logger.js'),

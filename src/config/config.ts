@@ -22,7 +22,27 @@ export interface Config {
   logLevel: LogLevel;
   /** Where the database lives by default, and the development registry's genesis and keys. */
   dataDir: string;
+  /** The commit stream: a comment this often keeps idle connections open. */
+  streamHeartbeatMs: number;
+  /** Recent commits kept in memory for resumes; older ones are replayed from the log. */
+  streamRingSize: number;
+  /** Frames and bytes a subscriber may have waiting before it is dropped as lagged. */
+  streamQueueFrames: number;
+  streamQueueBytes: number;
+  /** Subscribers in all (503 beyond) and per client address (429 beyond). */
+  streamMaxSubscribers: number;
+  streamMaxPerAddress: number;
 }
+
+/** Integer settings: name → [minimum, maximum]. */
+const INTEGER_RANGES = {
+  streamHeartbeatMs: [100, 3_600_000],
+  streamRingSize: [1, 1_000_000],
+  streamQueueFrames: [1, 1_000_000],
+  streamQueueBytes: [1024, 1024 ** 3],
+  streamMaxSubscribers: [1, 1_000_000],
+  streamMaxPerAddress: [1, 1_000_000],
+} as const;
 
 export const DEFAULTS: Config = {
   genesis: undefined,
@@ -32,6 +52,12 @@ export const DEFAULTS: Config = {
   synchronous: 'FULL',
   logLevel: 'info',
   dataDir: 'data',
+  streamHeartbeatMs: 15_000,
+  streamRingSize: 1024,
+  streamQueueFrames: 1024,
+  streamQueueBytes: 4 * 1024 * 1024,
+  streamMaxSubscribers: 20_000,
+  streamMaxPerAddress: 2_000,
 };
 
 /** Setting name → environment variable. */
@@ -43,6 +69,12 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   synchronous: 'REGISTRY_SYNCHRONOUS',
   logLevel: 'LOG_LEVEL',
   dataDir: 'REGISTRY_DATA_DIR',
+  streamHeartbeatMs: 'REGISTRY_STREAM_HEARTBEAT_MS',
+  streamRingSize: 'REGISTRY_STREAM_RING_SIZE',
+  streamQueueFrames: 'REGISTRY_STREAM_QUEUE_FRAMES',
+  streamQueueBytes: 'REGISTRY_STREAM_QUEUE_BYTES',
+  streamMaxSubscribers: 'REGISTRY_STREAM_MAX_SUBSCRIBERS',
+  streamMaxPerAddress: 'REGISTRY_STREAM_MAX_PER_ADDRESS',
 };
 
 type Raw = Partial<Record<keyof Config, unknown>>;
@@ -66,7 +98,20 @@ export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.Process
     synchronous: raw.synchronous === undefined ? DEFAULTS.synchronous : oneOf(raw.synchronous, 'synchronous', SYNCHRONOUS_MODES),
     logLevel: raw.logLevel === undefined ? DEFAULTS.logLevel : oneOf(raw.logLevel, 'logLevel', LOG_LEVELS),
     dataDir,
+    ...(Object.fromEntries(
+      Object.entries(INTEGER_RANGES).map(([name, [min, max]]) => {
+        const v = raw[name as keyof Config];
+        return [name, v === undefined ? DEFAULTS[name as keyof typeof INTEGER_RANGES] : integer(v, name, min, max)];
+      }),
+    ) as Pick<Config, keyof typeof INTEGER_RANGES>),
   };
+}
+
+function integer(v: unknown, name: string, min: number, max: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,16}$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not ${String(v)}`);
+  return n;
 }
 
 function readConfigFile(path: string): Raw {

@@ -28,6 +28,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ config: join(tempDir(), 'missing.json') }, {})).toThrow(/cannot read/);
   });
 
+  it('reads the stream limits from each source, within their ranges', () => {
+    const file = join(tempDir(), 'c.json');
+    writeFileSync(file, JSON.stringify({ streamRingSize: 10, streamQueueFrames: 20 }));
+    const c = loadConfig({ config: file, streamQueueFrames: '30' }, { REGISTRY_STREAM_HEARTBEAT_MS: '250' });
+    expect(c).toMatchObject({ streamRingSize: 10, streamQueueFrames: 30, streamHeartbeatMs: 250, streamMaxPerAddress: 2000 });
+    expect(() => loadConfig({ streamHeartbeatMs: '10' }, {})).toThrow(/streamHeartbeatMs must be an integer from 100/);
+    expect(() => loadConfig({}, { REGISTRY_STREAM_QUEUE_BYTES: '1e6' })).toThrow(ConfigError);
+  });
+
   it('accepts the example config file', () => {
     expect(loadConfig({ config: new URL('../../config/registry.example.json', import.meta.url).pathname }, {}).genesis).toBe(
       './genesis.json',
