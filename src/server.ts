@@ -63,13 +63,14 @@ export async function startRegistry(config: Config & { genesis: string }, logger
     const cursors = new ListingCursors(Buffer.from(await store.setting('cursor_key', () => randomBytes(32).toString('hex')), 'hex'));
     const snapshots = new VersionSnapshots(store, genesis.payload.signer_set);
     const writer = new Writer({ log, view, registryId: genesis.payload.registry_id, logger });
-    const hub = new Hub(store, snapshots, view.head.version, {
+    const hub = new Hub(store, snapshots, () => view.head, {
       heartbeatMs: config.streamHeartbeatMs,
       ringSize: config.streamRingSize,
       maxQueueFrames: config.streamQueueFrames,
       maxQueueBytes: config.streamQueueBytes,
       maxSubscribers: config.streamMaxSubscribers,
       maxPerAddress: config.streamMaxPerAddress,
+      maxReplay: config.streamMaxReplay,
     });
     writer.on('commit', (e) => hub.publish(e));
     await writer.open();

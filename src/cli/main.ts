@@ -25,6 +25,7 @@ const USAGE = `registry <command> [options]
              [--synchronous FULL|NORMAL|EXTRA] [--log-level L] [--data-dir D]
              [--stream-heartbeat-ms N] [--stream-ring-size N] [--stream-queue-frames N]
              [--stream-queue-bytes N] [--stream-max-subscribers N] [--stream-max-per-address N]
+             [--stream-max-replay N]
   keygen     --out F [--id SIGNER_ID]            new Ed25519 key (file mode 0600); prints the public key
   genesis create   --registry-id ID --threshold M --signer ID=PUBLIC_KEY ... [--out F]
   genesis assemble PAYLOAD_FILE --approval FILE ... [--out F]
@@ -76,6 +77,7 @@ async function serve(argv: string[]): Promise<void> {
     'stream-queue-bytes': { type: 'string' },
     'stream-max-subscribers': { type: 'string' },
     'stream-max-per-address': { type: 'string' },
+    'stream-max-replay': { type: 'string' },
   });
   // --kebab-case flags name camelCase settings.
   const camel = Object.fromEntries(Object.entries(values).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));

@@ -32,6 +32,8 @@ export interface Config {
   /** Subscribers in all (503 beyond) and per client address (429 beyond). */
   streamMaxSubscribers: number;
   streamMaxPerAddress: number;
+  /** The most commits a stream resume replays; older resume points get `event: reset`. */
+  streamMaxReplay: number;
 }
 
 /** Integer settings: name → [minimum, maximum]. */
@@ -42,6 +44,7 @@ const INTEGER_RANGES = {
   streamQueueBytes: [1024, 1024 ** 3],
   streamMaxSubscribers: [1, 1_000_000],
   streamMaxPerAddress: [1, 1_000_000],
+  streamMaxReplay: [1, Number.MAX_SAFE_INTEGER],
 } as const;
 
 export const DEFAULTS: Config = {
@@ -58,6 +61,7 @@ export const DEFAULTS: Config = {
   streamQueueBytes: 4 * 1024 * 1024,
   streamMaxSubscribers: 20_000,
   streamMaxPerAddress: 2_000,
+  streamMaxReplay: 100_000,
 };
 
 /** Setting name → environment variable. */
@@ -75,6 +79,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   streamQueueBytes: 'REGISTRY_STREAM_QUEUE_BYTES',
   streamMaxSubscribers: 'REGISTRY_STREAM_MAX_SUBSCRIBERS',
   streamMaxPerAddress: 'REGISTRY_STREAM_MAX_PER_ADDRESS',
+  streamMaxReplay: 'REGISTRY_STREAM_MAX_REPLAY',
 };
 
 type Raw = Partial<Record<keyof Config, unknown>>;

@@ -21,6 +21,8 @@ export interface StreamLimits {
   heartbeatMs: number;
   maxSubscribers: number;
   maxPerAddress: number;
+  /** The most commits a resume replays; a resume point further back gets `event: reset`. */
+  maxReplay: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -30,6 +32,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   heartbeatMs: 15_000,
   maxSubscribers: 20_000,
   maxPerAddress: 2_000,
+  maxReplay: 100_000,
 };
 
 interface Change {
@@ -173,7 +176,8 @@ export class Hub {
   constructor(
     private readonly store: Store,
     private readonly snapshots: VersionSnapshots,
-    private head: number,
+    /** The head now; the writer publishes a commit after the head has moved to it. */
+    private readonly headOf: () => { version: number; hash: string },
     readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
   ) {
     this.heartbeat = setInterval(() => {
@@ -204,7 +208,6 @@ export class Hub {
       changes: e.descriptors,
     };
     const c: StreamCommit = { ...base, frame: commitFrame(base, e.changed) };
-    this.head = c.version;
     this.ring.push(c);
     if (this.ring.length > this.limits.ringSize) this.ring.shift();
     for (const s of this.unfiltered) s.deliver(c);
@@ -222,8 +225,19 @@ export class Hub {
     res.flushHeaders();
     const s = new Subscriber(res, sub, this);
     this.add(s);
-    if (sub.from === undefined || sub.from >= this.head) return;
-    const last = this.head;
+    const last = this.headOf().version;
+    if (sub.from === undefined || sub.from >= last) return;
+    if (last - sub.from > this.limits.maxReplay) {
+      // Older than what the service holds for resumes: the client reconciles from the head
+      // (like a watch on a compacted revision), and the stream goes on from there.
+      const { hash } = this.headOf();
+      s.send(
+        Buffer.from(
+          `id: ${last}\nevent: reset\ndata: ${JSON.stringify({ version: last, hash, reason: `resumes reach back ${this.limits.maxReplay} commits` })}\n\n`,
+        ),
+      );
+      return;
+    }
     const oldest = this.ring[0]?.version ?? Number.POSITIVE_INFINITY;
     if (sub.from + 1 >= oldest) {
       for (const c of this.ring) if (c.version > sub.from) s.deliver(c);
