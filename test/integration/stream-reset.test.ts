@@ -35,7 +35,7 @@ async function frames(path: string, headers: Record<string, string>, count: numb
   const opened = onOpen?.();
   const decoder = new TextDecoder();
   for await (const chunk of res.body!) {
-    buf += decoder.decode(chunk as Uint8Array, { stream: true });
+    buf += decoder.decode(chunk, { stream: true });
     for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
       const block = buf.slice(0, i);
       buf = buf.slice(i + 2);
