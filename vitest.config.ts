@@ -15,10 +15,10 @@ export default defineConfig({
       // 2026-11-23 figures rounded down (84.27 / 90.26 / 74.52 / 83.84 %): coverage may rise, not fall.
       // Code run only in spawned processes (dist/cli/main.js) is not counted.
       thresholds: {
-        lines: 84,
+        lines: 88,
         functions: 90,
-        branches: 74,
-        statements: 83,
+        branches: 82,
+        statements: 87,
       },
     },
   },
