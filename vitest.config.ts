@@ -12,7 +12,8 @@ export default defineConfig({
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: 'coverage',
-      // 2026-11-23 figures rounded down (84.27 / 90.26 / 74.52 / 83.84 %): coverage may rise, not fall.
+      // Figures of 2026-11-23 in a fresh clone, rounded down (lines 89.06, functions 90.63, branches 82.80,
+      // statements 87.68 %; lines kept a point lower): coverage may rise, not fall.
       // Code run only in spawned processes (dist/cli/main.js) is not counted.
       thresholds: {
         lines: 88,
