@@ -49,6 +49,9 @@ interface StreamCommit {
   changes: readonly Change[];
   /** The frame every unfiltered subscriber gets. */
   frame: Buffer;
+  /** While the commit is being published: the frame for each narrowed `changed` list, so that
+   * filtered subscribers who see the same ids share one frame. */
+  narrowed?: Map<string, Buffer> | undefined;
 }
 
 export interface Subscription {
@@ -81,6 +84,9 @@ class Subscriber {
   private draining = false;
   /** While a resume replays history, live frames wait here (in version order). */
   private held: StreamCommit[] | undefined;
+  /** The last version this subscriber was sent (or asked to resume after): nothing at or
+   * below it goes out again, whatever path it comes by. */
+  private sent: number;
   closed = false;
 
   constructor(
@@ -88,6 +94,7 @@ class Subscriber {
     readonly sub: Subscription,
     private readonly hub: Hub,
   ) {
+    this.sent = sub.from ?? -1;
     res.on('drain', () => this.flush());
     res.on('close', () => this.hub.remove(this));
   }
@@ -96,11 +103,11 @@ class Subscriber {
     this.held = [];
   }
 
-  /** Ends the replay: the held live commits after `last` go out, then live ones directly. */
-  release(last: number): void {
+  /** Ends the replay: the held live commits after it go out, then live ones directly. */
+  release(): void {
     const held = this.held ?? [];
     this.held = undefined;
-    for (const c of held) if (c.version > last) this.deliver(c);
+    for (const c of held) this.deliver(c);
   }
 
   deliver(c: StreamCommit): void {
@@ -109,7 +116,13 @@ class Subscriber {
       if (this.held.length > this.hub.limits.maxQueueFrames) this.lag();
       return;
     }
-    const frame = this.frameFor(c);
+    this.sendCommit(c.version, this.frameFor(c));
+  }
+
+  /** Sends the frame of commit `version` (none when a filter left nothing), once. */
+  sendCommit(version: number, frame: Buffer | undefined): void {
+    if (version <= this.sent) return;
+    this.sent = version;
     if (frame) this.send(frame);
   }
 
@@ -119,7 +132,12 @@ class Subscriber {
     const changed = c.changes
       .filter((ch) => (ch.before && matches(filter, ch.before)) || (ch.after && matches(filter, ch.after)))
       .map((ch) => ch.id);
-    return changed.length ? commitFrame(c, changed) : undefined;
+    if (!changed.length) return undefined;
+    if (!c.narrowed) return commitFrame(c, changed);
+    const key = changed.join('\n');
+    let frame = c.narrowed.get(key);
+    if (!frame) c.narrowed.set(key, (frame = commitFrame(c, changed)));
+    return frame;
   }
 
   send(frame: Buffer): void {
@@ -170,6 +188,9 @@ export class Hub {
   private readonly scanned = new Set<Subscriber>();
   private readonly perAddress = new Map<string, number>();
   private readonly heartbeat: NodeJS.Timeout;
+  /** Commits waiting to go out, in order: the fan-out runs after the committing step has
+   * answered, so a commit's latency does not grow with the number of subscribers. */
+  private readonly outbox: StreamCommit[] = [];
   /** Subscribers dropped for falling behind, since start. */
   lagged = 0;
 
@@ -198,7 +219,7 @@ export class Hub {
     return undefined;
   }
 
-  /** The writer's commit listener: called synchronously after each commit. */
+  /** The writer's commit listener: called synchronously after each commit, it only queues. */
   publish(e: CommitEvent): void {
     const base = {
       version: e.record.version,
@@ -207,11 +228,19 @@ export class Hub {
       committedAt: e.record.committed_at,
       changes: e.descriptors,
     };
-    const c: StreamCommit = { ...base, frame: commitFrame(base, e.changed) };
-    this.ring.push(c);
-    if (this.ring.length > this.limits.ringSize) this.ring.shift();
-    for (const s of this.unfiltered) s.deliver(c);
-    for (const s of this.candidates(c)) s.deliver(c);
+    this.outbox.push({ ...base, frame: commitFrame(base, e.changed) });
+    if (this.outbox.length === 1) setImmediate(() => this.fanOut());
+  }
+
+  private fanOut(): void {
+    for (const c of this.outbox.splice(0)) {
+      this.ring.push(c);
+      if (this.ring.length > this.limits.ringSize) this.ring.shift();
+      for (const s of this.unfiltered) s.deliver(c);
+      c.narrowed = new Map();
+      for (const s of this.candidates(c)) s.deliver(c);
+      c.narrowed = undefined;
+    }
   }
 
   /** Takes over `res` (headers not yet sent) as a subscriber. */
@@ -231,7 +260,8 @@ export class Hub {
       // Older than what the service holds for resumes: the client reconciles from the head
       // (like a watch on a compacted revision), and the stream goes on from there.
       const { hash } = this.headOf();
-      s.send(
+      s.sendCommit(
+        last,
         Buffer.from(
           `id: ${last}\nevent: reset\ndata: ${JSON.stringify({ version: last, hash, reason: `resumes reach back ${this.limits.maxReplay} commits` })}\n\n`,
         ),
@@ -247,7 +277,7 @@ export class Hub {
     s.hold();
     try {
       await this.replay(s, sub.from, last);
-      s.release(last);
+      s.release();
     } catch {
       s.end(': the log could not be read; reconnect with Last-Event-ID\n\n');
     }
@@ -320,16 +350,18 @@ export class Hub {
           committedAt: record.committed_at,
           changes: [...changes.values()],
         };
-        const frame = s.frameFor({ ...c, frame: commitFrame(c, [...changes.keys()]) });
-        if (frame) s.send(frame);
+        s.sendCommit(c.version, s.frameFor({ ...c, frame: commitFrame(c, [...changes.keys()]) }));
       }
     }
   }
 }
 
+/** The index keys a filtered subscriber is found under: one condition its filter requires,
+ * a label's values rather than a kind (registries have few kinds, so a kind key would gather
+ * most subscribers). */
 function keysOf(sub: Subscription): string[] {
   if (!sub.filter || !sub.hints) return [];
-  if (sub.hints.kinds) return sub.hints.kinds.map((k) => `k:${k}`);
   const label = sub.hints.labels?.[0];
-  return label ? label.values.map((v) => `l:${label.key}=${v}`) : [];
+  if (label) return label.values.map((v) => `l:${label.key}=${v}`);
+  return sub.hints.kinds?.map((k) => `k:${k}`) ?? [];
 }
