@@ -16,6 +16,7 @@ import { ConfigError, RemoteError, StartError, StoreBusyError, UsageError } from
 import { call } from './http-client.js';
 import { readKeyFile, writeKeyFile } from './keyfile.js';
 import { useNobleSha512 } from './noble-setup.js';
+import { watch } from './watch.js';
 
 useNobleSha512();
 
@@ -33,6 +34,7 @@ const USAGE = `registry <command> [options]
   propose    --url U --key F --ops F [--reason TEXT] [--ttl-hours N] [--id SIGNER_ID]
   approve    PROPOSAL_ID --url U --key F [--id SIGNER_ID]
   status     --url U [PROPOSAL_ID]
+  watch      --url U [--filter EXPR] [--kind K] [--from V] [--json]   follows the commit stream, one line per commit
 `;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -239,7 +241,16 @@ async function status(argv: string[]): Promise<void> {
   else output(await call<CommitRecord>(url, 'GET', `registry/proposals/${encodeURIComponent(proposalId)}`));
 }
 
-const COMMANDS: Record<string, (argv: string[]) => void | Promise<void>> = { serve, keygen, genesis, sign, propose, approve, status };
+const COMMANDS: Record<string, (argv: string[]) => void | Promise<void>> = {
+  serve,
+  keygen,
+  genesis,
+  sign,
+  propose,
+  approve,
+  status,
+  watch,
+};
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
