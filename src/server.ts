@@ -24,6 +24,8 @@ export interface RunningRegistry {
   app: RegistryApp;
   writer: Writer;
   view: HeadView;
+  /** The commit stream: its subscribers and its drop counts. */
+  hub: Hub;
   url: string;
   close(): Promise<void>;
 }
@@ -109,6 +111,7 @@ export async function startRegistry(config: Config & { genesis: string }, logger
       app,
       writer,
       view,
+      hub,
       url: `http://${host}:${port}`,
       async close() {
         closing = true;

@@ -3,53 +3,37 @@
 // pinned to a version are immutable. ETags are the BLAKE3 of the bytes served, so they are
 // strong and change exactly when the answer does (an expiry included).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import Type from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Static } from 'typebox';
 import { hashBytes } from '../core/encoding.js';
 import { badRequest, RegistryError } from '../core/errors.js';
 import { compileQuery } from '../core/filter.js';
-import { DescriptorId, DESCRIPTOR_ID_PATTERN } from '../core/schemas.js';
+import { DESCRIPTOR_ID_PATTERN } from '../core/schemas.js';
 import type { DescriptorIndex, Item } from '../state/descriptor-index.js';
 import type { Snapshot } from '../state/version-snapshots.js';
 import { changedIds, diffStates, type VersionState } from '../state/diff.js';
 import type { RegistryContext } from './context.js';
 import { HeadAnswers } from './head-answers.js';
 import { parseQueryInt, parseVersion } from './params.js';
-import { HEAD_CACHE, IMMUTABLE, sendBytes } from './send.js';
+import {
+  BatchAnswer,
+  BatchBody,
+  DiffAnswer,
+  DiffQuery,
+  errorAnswers,
+  ExpiredQuery,
+  HeadListingAnswer,
+  ListingQuery,
+  LookupAnswer,
+  NotModified,
+  VersionListingAnswer,
+  VersionParams,
+} from './schemas.js';
+import { HEAD_CACHE, IMMUTABLE, sendBytes, sendJsonText } from './send.js';
 
-const MAX_BATCH = 1000;
 /** A diff lists whole descriptors: past this many changed ids it must be narrowed. */
 export const MAX_DIFF_IDS = 10_000;
 const ID_RE = new RegExp(DESCRIPTOR_ID_PATTERN);
-
-const ListingQuery = Type.Object(
-  {
-    // The filter's own limit (4,096 characters) is checked by its parser, with the position.
-    filter: Type.Optional(Type.String({ maxLength: 8192 })),
-    kind: Type.Optional(Type.String({ maxLength: 64 })),
-    limit: Type.Optional(Type.String({ maxLength: 16 })),
-    cursor: Type.Optional(Type.String({ maxLength: 2048 })),
-    include_expired: Type.Optional(Type.String({ maxLength: 5 })),
-  },
-  { additionalProperties: false },
-);
-interface ListingQuery {
-  filter?: string;
-  kind?: string;
-  limit?: string;
-  cursor?: string;
-  include_expired?: string;
-}
-
-const ExpiredQuery = Type.Object({ include_expired: Type.Optional(Type.String({ maxLength: 5 })) }, { additionalProperties: false });
-
-const BatchBody = Type.Object(
-  { ids: Type.Array(DescriptorId, { minItems: 1, maxItems: MAX_BATCH }), include_expired: Type.Optional(Type.Boolean()) },
-  { additionalProperties: false },
-);
-interface BatchBody {
-  ids: string[];
-  include_expired?: boolean;
-}
 
 function parseBool(text: string | undefined, name: string): boolean {
   if (text === undefined || text === 'false') return false;
@@ -66,7 +50,8 @@ const visible = (item: Item | undefined, now: number | undefined): item is Item 
 
 export const descriptorRoutes =
   (ctx: RegistryContext): FastifyPluginAsync =>
-  async (app) => {
+  async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const headState = (): VersionState & { hash: string } => ({
       version: ctx.view.head.version,
       hash: ctx.view.head.hash,
@@ -99,10 +84,9 @@ export const descriptorRoutes =
       return kept && sendBytes(request, reply, kept.body, kept.etag, kept.cacheControl);
     };
 
-    async function listing(request: FastifyRequest<{ Querystring: ListingQuery }>, reply: FastifyReply, pinned: number | undefined) {
+    async function listing(request: FastifyRequest, reply: FastifyReply, q: Static<typeof ListingQuery>, pinned: number | undefined) {
       const kept = sendKept(request, reply);
       if (kept) return kept;
-      const q = request.query;
       const limit = parseQueryInt(q.limit, 'limit', 100, 1, 1000);
       const includeExpired = parseBool(q.include_expired, 'include_expired');
       const query = compileQuery(q.filter, q.kind);
@@ -126,29 +110,64 @@ export const descriptorRoutes =
       return send(request, reply, body, pinned === undefined ? HEAD_CACHE : IMMUTABLE, atHead ? version : undefined);
     }
 
-    app.get<{ Querystring: ListingQuery }>('/registry/head/descriptors', { schema: { querystring: ListingQuery } }, (request, reply) =>
-      listing(request, reply, undefined),
+    const NOT_FOUND_PAST_HEAD = errorAnswers('NotFound');
+
+    app.get(
+      '/registry/head/descriptors',
+      {
+        schema: {
+          summary: 'List descriptors at the head',
+          description:
+            'A page of the descriptors at the head, in ascending order of id, filtered by a SPEC §11 expression and/or a kind. ' +
+            'Expired descriptors are left out unless include_expired=true. `next_cursor` pages on at the version of the first page ' +
+            '(404 if that version is past the head, 400 for a cursor not issued for this query). Revalidate with If-None-Match.',
+          tags: ['read'],
+          querystring: ListingQuery,
+          response: { 200: HeadListingAnswer, 304: NotModified, ...NOT_FOUND_PAST_HEAD },
+        },
+      },
+      (request, reply) => listing(request, reply, request.query, undefined),
     );
 
-    app.get<{ Params: { version: string }; Querystring: ListingQuery }>(
+    app.get(
       '/registry/:version/descriptors',
-      { schema: { querystring: ListingQuery } },
+      {
+        schema: {
+          summary: 'List descriptors at a version',
+          description: 'The same listing at a past version (expiry judged at its commit time); immutable. 404 past the head.',
+          tags: ['read'],
+          params: VersionParams,
+          querystring: ListingQuery,
+          response: { 200: VersionListingAnswer, 304: NotModified, ...NOT_FOUND_PAST_HEAD },
+        },
+      },
       (request, reply) => {
         const version = parseVersion(request.params.version);
         if (version > ctx.view.head.version)
           throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
-        return listing(request, reply, version);
+        return listing(request, reply, request.query, version);
       },
     );
 
-    // Descriptor ids may hold '/', so the id is the rest of the path, percent-decoded.
-    app.get<{ Params: { '*': string }; Querystring: { include_expired?: string } }>(
+    // Descriptor ids may hold '/', so the id is the rest of the path, percent-decoded. The route
+    // has no params schema (TypeBox cannot compile a property named '*'), so no params type.
+    app.get(
       '/registry/descriptors/*',
-      { schema: { querystring: ExpiredQuery } },
+      {
+        schema: {
+          summary: 'Look up a descriptor',
+          description:
+            'The descriptor with this id at the head, and the version that last changed it. 404 if absent, or expired unless ' +
+            'include_expired=true. Revalidate with If-None-Match.',
+          tags: ['read'],
+          querystring: ExpiredQuery,
+          response: { 200: LookupAnswer, 304: NotModified, ...errorAnswers('NotFound') },
+        },
+      },
       async (request, reply) => {
         const kept = sendKept(request, reply);
         if (kept) return kept;
-        const id = request.params['*'];
+        const id = (request.params as { '*': string })['*'];
         if (!ID_RE.test(id)) throw badRequest('a descriptor id is 1-256 characters of A-Z a-z 0-9 . _ : @ / -');
         const now = parseBool(request.query.include_expired, 'include_expired') ? undefined : Date.now();
         const item = ctx.view.index.get(id);
@@ -159,38 +178,55 @@ export const descriptorRoutes =
     );
 
     // The colon is doubled: find-my-way reads a single one as a parameter.
-    app.post<{ Body: BatchBody }>('/registry/descriptors::batch', { schema: { body: BatchBody } }, async (request, reply) => {
-      const { ids } = request.body;
-      if (new Set(ids).size !== ids.length) {
-        const dup = ids.find((id, i) => ids.indexOf(id) !== i)!;
-        throw badRequest(`ids lists ${dup} more than once`);
-      }
-      // One synchronous pass over the head's index: one consistent version.
-      const now = request.body.include_expired ? undefined : Date.now();
-      const found: string[] = [];
-      const missing: string[] = [];
-      for (const id of ids) {
-        const item = ctx.view.index.get(id);
-        if (visible(item, now)) found.push(itemJson(item));
-        else missing.push(JSON.stringify(id));
-      }
-      const body = `{"version":${ctx.view.head.version},"items":[${found.join(',')}],"missing":[${missing.join(',')}]}`;
-      return reply.header('cache-control', 'no-store').type('application/json').send(body);
-    });
-
-    app.get<{ Querystring: { from?: string; to?: string } }>(
-      '/registry/diff',
+    app.post(
+      '/registry/descriptors::batch',
       {
         schema: {
-          querystring: Type.Object(
-            { from: Type.String({ maxLength: 20 }), to: Type.String({ maxLength: 20 }) },
-            { additionalProperties: false },
-          ),
+          summary: 'Look up descriptors in a batch',
+          description:
+            'Up to 1,000 descriptors by id, all at one version (the head): those found and the ids missing (absent or expired), ' +
+            'each in the order asked. Read-only; not cached.',
+          tags: ['read'],
+          body: BatchBody,
+          response: { 200: BatchAnswer, ...errorAnswers('PayloadTooLarge') },
         },
       },
       async (request, reply) => {
-        const from = parseVersion(request.query.from!);
-        const to = parseVersion(request.query.to!);
+        const { ids } = request.body;
+        if (new Set(ids).size !== ids.length) {
+          const dup = ids.find((id, i) => ids.indexOf(id) !== i)!;
+          throw badRequest(`ids lists ${dup} more than once`);
+        }
+        // One synchronous pass over the head's index: one consistent version.
+        const now = request.body.include_expired ? undefined : Date.now();
+        const found: string[] = [];
+        const missing: string[] = [];
+        for (const id of ids) {
+          const item = ctx.view.index.get(id);
+          if (visible(item, now)) found.push(itemJson(item));
+          else missing.push(JSON.stringify(id));
+        }
+        const body = `{"version":${ctx.view.head.version},"items":[${found.join(',')}],"missing":[${missing.join(',')}]}`;
+        return sendJsonText(reply, body, 'no-store');
+      },
+    );
+
+    app.get(
+      '/registry/diff',
+      {
+        schema: {
+          summary: 'Compare two versions',
+          description:
+            `The descriptors added, removed and changed between two versions, and the signer set when it changed; immutable. ` +
+            `400 when more than ${MAX_DIFF_IDS} descriptors changed (narrow the range); 404 past the head.`,
+          tags: ['read'],
+          querystring: DiffQuery,
+          response: { 200: DiffAnswer, 304: NotModified, ...errorAnswers('NotFound') },
+        },
+      },
+      async (request, reply) => {
+        const from = parseVersion(request.query.from);
+        const to = parseVersion(request.query.to);
         if (from > to) throw badRequest(`from (${from}) is after to (${to})`);
         if (to > ctx.view.head.version) throw new RegistryError('NotFound', `version ${to} is past the head (${ctx.view.head.version})`);
         const ids = await changedIds(ctx.store, from, to);

@@ -1,49 +1,85 @@
 // The read plane: head, versions, proposals, audit. Bytes of the head and of recent versions
 // are precomputed per commit by the HeadView.
 import type { FastifyPluginAsync } from 'fastify';
-import Type from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RegistryError } from '../core/errors.js';
-import { PROPOSAL_STATUSES, type ProposalStatus } from '../core/schemas.js';
 import { fullView, summaryView } from '../state/proposal-view.js';
-import { HEAD_CACHE, IMMUTABLE, sendBytes } from './send.js';
+import { HEAD_CACHE, IMMUTABLE, sendBytes, sendJsonText } from './send.js';
 import type { RegistryContext } from './context.js';
 import { decodeCursor, encodeCursor, parseProposalId, parseQueryInt, parseVersion } from './params.js';
-
-const QueryInt = Type.Optional(Type.String({ maxLength: 16 }));
+import {
+  AuditPage,
+  AuditQuery,
+  CommitRecordAnswer,
+  errorAnswers,
+  HeadAnswer,
+  NotModified,
+  ProposalDetail,
+  ProposalIdParams,
+  ProposalList,
+  ProposalListQuery,
+  VersionParams,
+} from './schemas.js';
 
 export const readRoutes =
   (ctx: RegistryContext): FastifyPluginAsync =>
-  async (app) => {
-    app.get('/registry/head', async (request, reply) => {
-      const { body, etag } = ctx.view.response;
-      return sendBytes(request, reply, body, etag, HEAD_CACHE);
-    });
+  async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-    app.get<{ Params: { version: string } }>('/registry/:version', async (request, reply) => {
-      const version = parseVersion(request.params.version);
-      if (version > ctx.view.head.version)
-        throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
-      let cached = ctx.view.recentRecord(version);
-      if (!cached) {
-        const stored = await ctx.store.commit(version);
-        if (!stored) throw new RegistryError('NotFound', `no version ${version}`);
-        cached = { body: Buffer.from(stored.text), etag: `"${stored.hash}"` };
-      }
-      return sendBytes(request, reply, cached.body, cached.etag, IMMUTABLE);
-    });
+    app.get(
+      '/registry/head',
+      {
+        schema: {
+          summary: 'The head',
+          description:
+            'The latest version: the hash of its commit record, its state root, its descriptor count and the signer set in force. ' +
+            'Revalidate with If-None-Match.',
+          tags: ['read'],
+          response: { 200: HeadAnswer, 304: NotModified, ...errorAnswers() },
+        },
+      },
+      async (request, reply) => {
+        const { body, etag } = ctx.view.response;
+        return sendBytes(request, reply, body, etag, HEAD_CACHE);
+      },
+    );
 
-    app.get<{ Querystring: { status?: ProposalStatus; limit?: string; cursor?: string } }>(
+    app.get(
+      '/registry/:version',
+      {
+        schema: {
+          summary: 'A commit record',
+          description:
+            'The signed commit record at a version (0 is the genesis), as hashed: clients recompute its hash and the chain. ' +
+            'Immutable; 404 (not cached) past the head.',
+          tags: ['read'],
+          params: VersionParams,
+          response: { 200: CommitRecordAnswer, 304: NotModified, ...errorAnswers('NotFound') },
+        },
+      },
+      async (request, reply) => {
+        const version = parseVersion(request.params.version);
+        if (version > ctx.view.head.version)
+          throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
+        let cached = ctx.view.recentRecord(version);
+        if (!cached) {
+          const stored = await ctx.store.commit(version);
+          if (!stored) throw new RegistryError('NotFound', `no version ${version}`);
+          cached = { body: Buffer.from(stored.text), etag: `"${stored.hash}"` };
+        }
+        return sendBytes(request, reply, cached.body, cached.etag, IMMUTABLE);
+      },
+    );
+
+    app.get(
       '/registry/proposals',
       {
         schema: {
-          querystring: Type.Object(
-            {
-              status: Type.Optional(Type.Union(PROPOSAL_STATUSES.map((s) => Type.Literal(s)))),
-              limit: QueryInt,
-              cursor: Type.Optional(Type.String({ maxLength: 200 })),
-            },
-            { additionalProperties: false },
-          ),
+          summary: 'List proposals',
+          description: 'Proposals in the order received, optionally of one status, a page at a time. Not cached.',
+          tags: ['read'],
+          querystring: ProposalListQuery,
+          response: { 200: ProposalList, ...errorAnswers() },
         },
       },
       async (request, reply) => {
@@ -61,22 +97,43 @@ export const readRoutes =
       },
     );
 
-    app.get<{ Params: { id: string } }>('/registry/proposals/:id', async (request, reply) => {
-      const id = parseProposalId(request.params.id);
-      const stored = await ctx.store.proposal(id);
-      if (!stored) throw new RegistryError('NotFound', `no proposal ${id}`);
-      return reply.header('cache-control', 'no-store').send(fullView(stored, ctx.view.state));
-    });
+    app.get(
+      '/registry/proposals/:id',
+      {
+        schema: {
+          summary: 'A proposal',
+          description: 'Where a proposal stands (its approvals, the threshold, its status and version once committed) and its payload.',
+          tags: ['read'],
+          params: ProposalIdParams,
+          response: { 200: ProposalDetail, ...errorAnswers('NotFound') },
+        },
+      },
+      async (request, reply) => {
+        const id = parseProposalId(request.params.id);
+        const stored = await ctx.store.proposal(id);
+        if (!stored) throw new RegistryError('NotFound', `no proposal ${id}`);
+        return reply.header('cache-control', 'no-store').send(fullView(stored, ctx.view.state));
+      },
+    );
 
-    app.get<{ Querystring: { from_seq?: string; limit?: string } }>(
+    app.get(
       '/registry/audit',
-      { schema: { querystring: Type.Object({ from_seq: QueryInt, limit: QueryInt }, { additionalProperties: false }) } },
+      {
+        schema: {
+          summary: 'The audit log',
+          description:
+            'Audit events from from_seq on (SPEC §9), each exactly as hashed, so that a client can recompute the chain. Not cached.',
+          tags: ['read'],
+          querystring: AuditQuery,
+          response: { 200: AuditPage, ...errorAnswers() },
+        },
+      },
       async (request, reply) => {
         const from = parseQueryInt(request.query.from_seq, 'from_seq', 1, 1, Number.MAX_SAFE_INTEGER);
         const events = await ctx.store.audit(from, parseQueryInt(request.query.limit, 'limit', 100, 1, 1000));
         // Served exactly as hashed: the stored canonical JSON of each event, unchanged.
         const body = `{"events":[${events.join(',')}],"next_from_seq":${from + events.length}}`;
-        return reply.header('cache-control', 'no-store').type('application/json').send(body);
+        return sendJsonText(reply, body, 'no-store');
       },
     );
   };

@@ -2,16 +2,32 @@
 // point past the head, too many subscribers: the usual envelope), then hands the connection
 // to the hub.
 import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { badRequest, RegistryError } from '../core/errors.js';
 import { compileQuery } from '../core/filter.js';
 import type { RegistryContext } from './context.js';
+import { errorAnswers, StreamAnswer } from './schemas.js';
 
 const StreamQuery = Type.Object(
   {
-    filter: Type.Optional(Type.String({ maxLength: 8192 })),
-    kind: Type.Optional(Type.String({ maxLength: 64 })),
-    from: Type.Optional(Type.String({ maxLength: 20 })),
+    filter: Type.Optional(
+      Type.String({
+        maxLength: 8192,
+        description: 'Only commits that touched a descriptor matching this expression (SPEC §11), `changed` narrowed to those.',
+        examples: ["labels.region == 'eu-west-1'"],
+      }),
+    ),
+    kind: Type.Optional(
+      Type.String({ maxLength: 64, description: "Only this kind: the same as `AND kind == '…'`.", examples: ['service'] }),
+    ),
+    from: Type.Optional(
+      Type.String({
+        maxLength: 20,
+        description: 'Replay every commit after this version, then go live. A Last-Event-ID header wins over it.',
+        examples: ['41'],
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -25,10 +41,23 @@ function resumePoint(text: string, name: string): number {
 
 export const streamRoutes =
   (ctx: RegistryContext): FastifyPluginAsync =>
-  async (app) => {
-    app.get<{ Querystring: { filter?: string; kind?: string; from?: string } }>(
+  async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get(
       '/registry/stream',
-      { schema: { querystring: StreamQuery } },
+      {
+        schema: {
+          summary: 'Stream commits',
+          description:
+            'Every commit as it lands (SPEC §8), in order, without gaps or duplicates. Resume with the Last-Event-ID header or ' +
+            '`from`: every commit after that version is replayed, then the stream goes live (400 past the head). 429 when this ' +
+            'address holds as many subscriptions as one may, 503 when the service holds as many subscribers as it takes.',
+          tags: ['read'],
+          querystring: StreamQuery,
+          response: { 200: StreamAnswer, ...errorAnswers('RateLimited') },
+        },
+      },
       async (request, reply) => {
         // The header wins: it is what a reconnecting client sends.
         const header = request.headers['last-event-id'];

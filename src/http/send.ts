@@ -1,4 +1,5 @@
-// Cacheable answers (SPEC §6): precomputed bytes with a strong ETag, revalidated with 304.
+// Answers sent as pre-built bytes. Fastify sends a Buffer or a string as it is, without the
+// route's serializer: what was hashed, or computed once, is what goes out.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** The head and answers about it: a shared cache may keep them a second, then revalidates. */
@@ -15,8 +16,13 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   });
 }
 
+/** Cacheable answers (SPEC §6): precomputed bytes with a strong ETag, revalidated with 304. */
 export function sendBytes(request: FastifyRequest, reply: FastifyReply, body: Buffer, etag: string, cacheControl: string) {
   reply.header('etag', etag).header('cache-control', cacheControl);
   if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send();
   return reply.type('application/json').send(body);
 }
+
+/** JSON text built by the handler (stored canonical JSON inside), sent unchanged. */
+export const sendJsonText = (reply: FastifyReply, body: string, cacheControl: string) =>
+  reply.header('cache-control', cacheControl).type('application/json').send(body);

@@ -119,6 +119,22 @@ class Subscriber {
     this.sendCommit(c.version, this.frameFor(c));
   }
 
+  /** Replays the frame of commit `version`, waiting while the client's socket is full. */
+  async replayCommit(version: number, frame: Buffer | undefined): Promise<void> {
+    if (version <= this.sent || this.closed) return;
+    this.sent = version;
+    if (!frame || this.res.write(frame)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
   /** Sends the frame of commit `version` (none when a filter left nothing), once. */
   sendCommit(version: number, frame: Buffer | undefined): void {
     if (version <= this.sent) return;
@@ -251,7 +267,8 @@ export class Hub {
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
     });
-    res.flushHeaders();
+    // How long an EventSource waits before it reconnects (its default is 3 s).
+    res.write('retry: 1000\n\n');
     const s = new Subscriber(res, sub, this);
     this.add(s);
     const last = this.headOf().version;
@@ -268,15 +285,17 @@ export class Hub {
       );
       return;
     }
-    const oldest = this.ring[0]?.version ?? Number.POSITIVE_INFINITY;
-    if (sub.from + 1 >= oldest) {
-      for (const c of this.ring) if (c.version > sub.from) s.deliver(c);
-      return;
-    }
-    // Older than the ring: replay from the log while live commits are held.
+    // History goes out at the pace the client reads it (a reader that keeps up is never
+    // dropped for the size of its resume), while live commits wait, bounded, behind it.
     s.hold();
     try {
-      await this.replay(s, sub.from, last);
+      const oldest = this.ring[0]?.version ?? Number.POSITIVE_INFINITY;
+      if (sub.from + 1 >= oldest) {
+        const from = sub.from;
+        for (const c of this.ring.filter((r) => r.version > from)) await s.replayCommit(c.version, s.frameFor(c));
+      } else {
+        await this.replay(s, sub.from, last);
+      }
       s.release();
     } catch {
       s.end(': the log could not be read; reconnect with Last-Event-ID\n\n');
@@ -350,8 +369,10 @@ export class Hub {
           committedAt: record.committed_at,
           changes: [...changes.values()],
         };
-        s.sendCommit(c.version, s.frameFor({ ...c, frame: commitFrame(c, [...changes.keys()]) }));
+        await s.replayCommit(c.version, s.frameFor({ ...c, frame: commitFrame(c, [...changes.keys()]) }));
       }
+      // Reads of the log are synchronous: let other requests in between pages.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 }
