@@ -12,14 +12,14 @@ export default defineConfig({
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: 'coverage',
-      // Figures of 2026-11-23 in a fresh clone, rounded down (lines 89.06, functions 90.63, branches 82.80,
-      // statements 87.68 %; lines kept a point lower): coverage may rise, not fall.
+      // Figures of 2026-11-23, rounded down (lines 90.58, functions 91.07, branches 84.86,
+      // statements 89.90 %): coverage may rise, not fall.
       // Code run only in spawned processes (dist/cli/main.js) is not counted.
       thresholds: {
-        lines: 88,
-        functions: 90,
-        branches: 82,
-        statements: 87,
+        lines: 90,
+        functions: 91,
+        branches: 84,
+        statements: 89,
       },
     },
   },
