@@ -4,6 +4,7 @@ import Fastify, { LogController } from 'fastify';
 import { SerializerSelector, type Serializer, type SerializerFactory } from '@fastify/fast-json-stringify-compiler';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
+import { parseStrictJson } from '../core/strict-json.js';
 import { RegistryError } from '../core/errors.js';
 import type { RegistryContext } from './context.js';
 import { clientErrorHandler, errorHandler, sendError } from './errors.js';
@@ -69,6 +70,16 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   });
   // JSON only (SPEC §6): Fastify would otherwise also parse text/plain bodies.
   app.removeContentTypeParser('text/plain');
+  // I-JSON (SPEC §1): duplicate names and integers a double would round are refused, naming
+  // the place, instead of JSON.parse quietly keeping the last name or rounding the number.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseStrictJson(body as string));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>

@@ -61,6 +61,8 @@ interface Case {
   code: string;
   /** Refused signed claims leave approval_refused events behind. */
   audited?: number;
+  /** What the refusal must say, where the code alone would not tell the cause. */
+  message?: RegExp;
 }
 
 const cases: Case[] = [
@@ -326,6 +328,32 @@ const cases: Case[] = [
     code: 'BadRequest',
   },
   {
+    // Valid but for the repeat: JSON.parse alone would accept it and commit.
+    name: 'a member named twice (I-JSON)',
+    body: () => {
+      const { payload, approvals } = signed(fresh([put('x')]));
+      const a = JSON.stringify(approvals);
+      return `{"payload":${JSON.stringify(payload)},"approvals":${a},"approvals":${a}}`;
+    },
+    status: 400,
+    code: 'BadRequest',
+    message: /names member "approvals" twice at \(the top level\)/,
+  },
+  {
+    name: 'an integer beyond 2^53 - 1 in a body (I-JSON)',
+    body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', '"body":{"n":9007199254740993}'),
+    status: 400,
+    code: 'BadRequest',
+    message: /integer 9007199254740993 at \/payload\/ops\/0\/descriptor\/body\/n/,
+  },
+  {
+    name: 'a __proto__ member',
+    body: () => JSON.stringify(signed(fresh([put('x')]))).replace('"body":{}', '"body":{"__proto__":{}}'),
+    status: 400,
+    code: 'BadRequest',
+    message: /"__proto__" at \/payload\/ops\/0\/descriptor\/body/,
+  },
+  {
     name: 'fifty unknown signers',
     body: () => {
       const p = fresh([put('x')]);
@@ -415,6 +443,7 @@ describe('bad input', () => {
     const json = (await res.json()) as { error: { code: string; message: string; request_id: string } };
     expect(res.status).toBe(c.status);
     expect(json.error.code).toBe(c.code);
+    if (c.message) expect(json.error.message).toMatch(c.message);
     expect(json.error.message.length).toBeGreaterThan(0);
     expect(json.error.request_id).toBe(res.headers.get('x-request-id'));
     const after = await snapshot();
