@@ -5,9 +5,6 @@
 import { badRequest } from './errors.js';
 import { MAX_JSON_DEPTH } from './validate.js';
 
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const STRING = /"(?:[^"\\]|\\.)*"/y;
-
 const pointer = (path: readonly (string | number)[]): string =>
   path.length ? path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('') : '(the top level)';
 
@@ -35,7 +32,8 @@ class Walker {
   }
 
   private space(): void {
-    while (this.at < this.text.length && ' \t\n\r'.includes(this.text[this.at]!)) this.at++;
+    const t = this.text;
+    for (let c = t.charCodeAt(this.at); c === 32 || c === 9 || c === 10 || c === 13; c = t.charCodeAt(++this.at));
   }
 
   private value(depth: number): void {
@@ -57,7 +55,8 @@ class Walker {
     if (this.text[this.at] === '}') return void this.at++;
     for (;;) {
       this.space();
-      const name = JSON.parse(this.string()) as string;
+      const token = this.string();
+      const name = token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1);
       if (names.has(name))
         throw badRequest(
           `the body names member "${name.slice(0, 64)}" twice at ${pointer(this.path)}`,
@@ -93,20 +92,37 @@ class Walker {
     }
   }
 
+  /** Skips a string token; returns its text, quotes included. */
   private string(): string {
-    STRING.lastIndex = this.at;
-    const m = STRING.exec(this.text)!;
-    this.at += m[0].length;
-    return m[0];
+    const t = this.text;
+    const start = this.at;
+    let end = t.indexOf('"', start + 1);
+    for (;;) {
+      let slashes = 0;
+      while (t.charCodeAt(end - 1 - slashes) === 92) slashes++;
+      if (slashes % 2 === 0) break;
+      end = t.indexOf('"', end + 1);
+    }
+    this.at = end + 1;
+    return t.slice(start, this.at);
   }
 
   private number(): void {
-    NUMBER.lastIndex = this.at;
-    const literal = NUMBER.exec(this.text)![0];
-    this.at += literal.length;
+    const t = this.text;
+    const start = this.at;
+    let plain = true;
+    for (
+      let c = t.charCodeAt(this.at);
+      (c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46 || c === 69 || c === 101;
+      c = t.charCodeAt(++this.at)
+    ) {
+      if (c === 46 || c === 69 || c === 101) plain = false;
+    }
     // An integer written in digits is what a signer may keep exactly; written with a fraction
-    // or an exponent it is a double to every JCS implementation alike.
-    if (/^-?\d+$/.test(literal) && Math.abs(Number(literal)) > Number.MAX_SAFE_INTEGER) {
+    // or an exponent it is a double to every JCS implementation alike. 2^53 has 16 digits.
+    if (!plain || this.at - start < 16) return;
+    const literal = t.slice(start, this.at);
+    if (Math.abs(Number(literal)) > Number.MAX_SAFE_INTEGER) {
       throw badRequest(
         `the body holds the integer ${literal.slice(0, 40)} at ${pointer(this.path)}, beyond ±(2^53 − 1)`,
         'send integers within ±9007199254740991 (I-JSON): a double would round it',
