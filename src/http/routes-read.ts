@@ -66,6 +66,7 @@ export const readRoutes =
           const stored = await ctx.store.commit(version);
           if (!stored) throw new RegistryError('NotFound', `no version ${version}`);
           cached = { body: Buffer.from(stored.text), etag: `"${stored.hash}"` };
+          ctx.view.remember(version, cached);
         }
         return sendBytes(request, reply, cached.body, cached.etag, IMMUTABLE);
       },

@@ -83,14 +83,20 @@ export class HeadView {
       signer_set: this.state.signerSet,
     };
     this.headResponse = { body: Buffer.from(canonicalJson(body)), etag: `"${hash}"` };
-    const entry = { body: Buffer.from(text), etag: `"${hash}"` };
-    this.recentBytes -= this.recent.get(record.version)?.body.length ?? 0;
-    this.recent.set(record.version, entry);
+    this.remember(record.version, { body: Buffer.from(text), etag: `"${hash}"` });
+  }
+
+  /** Keeps the bytes of a record, new or read back from the log (after a restart only the
+   * head is kept), so reads of a hot version skip the store. Oldest first out. */
+  remember(version: number, entry: HeadResponse): void {
+    this.recentBytes -= this.recent.get(version)?.body.length ?? 0;
+    this.recent.delete(version);
+    this.recent.set(version, entry);
     this.recentBytes += entry.body.length;
-    for (const [version, old] of this.recent) {
+    for (const [old, kept] of this.recent) {
       if (this.recent.size <= RECENT_VERSIONS && this.recentBytes <= RECENT_BYTES) break;
-      this.recent.delete(version);
-      this.recentBytes -= old.body.length;
+      this.recent.delete(old);
+      this.recentBytes -= kept.body.length;
     }
   }
 }

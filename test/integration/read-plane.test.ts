@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashOf } from '../../src/core/encoding.js';
 import type { Descriptor, Op } from '../../src/core/schemas.js';
 import { approve, del, genesisRecord, proposal, put, setSigners, signers, signerSet } from '../helpers/fixtures.js';
-import { request, startTestRegistry, type TestRegistry } from '../helpers/server.js';
+import { request, startTestRegistry, tempDir, type TestRegistry } from '../helpers/server.js';
 
 interface Head {
   version: number;
@@ -295,6 +295,30 @@ describe('diffs', () => {
       ['from=1', 400],
     ] as const) {
       expect((await request(reg.url, 'GET', `/registry/diff?${q}`)).status, q).toBe(status);
+    }
+  });
+});
+
+describe('versions read back from the log', () => {
+  it('are kept after the first read, so a restarted registry reads a hot version from memory', async () => {
+    const dir = tempDir();
+    const genesis = genesisRecord('kept', keys, 1);
+    let r = await startTestRegistry(genesis, { dir });
+    const head = (await request<Head>(r.url, 'GET', '/registry/head')).json;
+    const p = proposal('kept', head, [put('a')]);
+    await request(r.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(keys[0]!, hashOf(p))] });
+    const q = proposal('kept', (await request<Head>(r.url, 'GET', '/registry/head')).json, [put('b')]);
+    await request(r.url, 'POST', '/registry/proposals', { payload: q, approvals: [approve(keys[0]!, hashOf(q))] });
+    await r.close();
+    r = await startTestRegistry(genesis, { dir });
+    try {
+      expect(r.view.recentRecord(1)).toBeUndefined();
+      const first = await request(r.url, 'GET', '/registry/1');
+      expect(first.status).toBe(200);
+      expect(r.view.recentRecord(1)?.body.toString()).toBe(first.text);
+      expect(r.view.recentRecord(1)?.etag).toBe(first.headers.get('etag'));
+    } finally {
+      await r.close();
     }
   });
 });
