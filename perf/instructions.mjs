@@ -48,6 +48,7 @@ const { values } = parseArgs({
     'max-warmup': { type: 'string', default: '20000' },
     chunk: { type: 'string', default: '500' },
     tiering: { type: 'string', default: 'fast' },
+    seed: { type: 'string', default: '1' },
     descriptors: { type: 'string', default: '10000' },
     only: { type: 'string', multiple: true },
     jobs: { type: 'string', default: '2' },
@@ -63,8 +64,8 @@ const N = Number(values.n);
 const WARMUP_CHUNK = Number(values.chunk);
 const WARMUP_MIN = Number(values.warmup);
 const WARMUP_MAX = Number(values['max-warmup']);
-/** Settled: consecutive warm-up chunks whose cost per request (outside GC and TurboFan) is
- * this close, with no TurboFan compile or deoptimization. */
+/** Settled: consecutive warm-up chunks whose cost per request (outside TurboFan) is this close,
+ * with no TurboFan compile or deoptimization. */
 const SETTLED = 0.005;
 const descriptors = Number(values.descriptors);
 const jobs = Math.max(1, Number(values.jobs));
@@ -81,18 +82,33 @@ const log = (msg) => process.stderr.write(`[${((performance.now() - started) / 1
 
 const dir = mkdtempSync(join(tmpdir(), 'registry-instructions-'));
 const preload = join(dir, 'sync-preload.mjs');
+// The preload: on SYNC_SIGNAL, reports the young generation's size and the bytes allocated in it
+// since the last report (from V8's GC profiler: what each collection found, plus what is there
+// now), then runs the scavenge (--gc minor) or full collection (--gc full).
 writeFileSync(
   preload,
-  [
-    "import { writeSync } from 'node:fs';",
-    "import { getHeapSpaceStatistics } from 'node:v8';",
-    `process.on('${SYNC_SIGNAL}', () => {`,
-    ...(values.gc === 'none' ? [] : [`  globalThis.gc(${values.gc === 'minor' ? "{ type: 'minor' }" : ''});`]),
-    "  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');",
-    '  writeSync(1, `synced ${young?.space_size ?? 0}\\n`);',
-    '});',
-    '',
-  ].join('\n'),
+  `import { writeSync } from 'node:fs';
+import { GCProfiler, getHeapSpaceStatistics } from 'node:v8';
+const young = (spaces) =>
+  spaces.reduce((n, s) => (/^new_/.test(s.space_name ?? s.spaceName) ? n + (s.space_used_size ?? s.spaceUsedSize) : n), 0);
+let profiler = new GCProfiler();
+profiler.start();
+let since = young(getHeapSpaceStatistics());
+process.on('${SYNC_SIGNAL}', () => {
+  let allocated = 0;
+  for (const gc of profiler.stop().statistics) {
+    allocated += young(gc.beforeGC.heapSpaceStatistics) - since;
+    since = young(gc.afterGC.heapSpaceStatistics);
+  }
+  allocated += young(getHeapSpaceStatistics()) - since;
+  ${{ none: '', minor: "globalThis.gc({ type: 'minor' });", full: 'globalThis.gc();' }[values.gc]}
+  const size = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  since = young(getHeapSpaceStatistics());
+  profiler = new GCProfiler();
+  profiler.start();
+  writeSync(1, \`synced \${size} \${allocated}\\n\`);
+});
+`,
 );
 
 // -- servers ------------------------------------------------------------------------------
@@ -119,8 +135,10 @@ function start(name, command, args, stderrFile) {
           Object.assign(server, { url: m[1], host: m[2], port: Number(m[3]) });
           clearTimeout(timer);
           resolve(server);
-        } else if (line.startsWith('synced ')) server.waiters.shift()?.(Number(line.slice(7)));
-        else server.lines.push(line); // e.g. --node-flag=--trace-gc
+        } else if (line.startsWith('synced ')) {
+          const [youngBytes, allocated] = line.slice(7).split(' ').map(Number);
+          server.waiters.shift()?.({ youngBytes, allocated });
+        } else server.lines.push(line); // e.g. --node-flag=--trace-gc
       }
     });
     child.once('exit', (code, signal) => {
@@ -250,7 +268,7 @@ async function phase(server, label, scenario, count) {
   const t0 = performance.now();
   server.lines.length = 0;
   const newConnections = scenario ? await requests(server, scenario, count) : 0;
-  const youngBytes = scenario ? await sync(server) : undefined;
+  const { youngBytes, allocated } = scenario ? await sync(server) : {};
   if (!scenario) await new Promise((r) => setTimeout(r, count * 1000)); // idle: timers only, no collection
   const { ir, gcIr, gcs, jit, optimizeIr } = await dump(server, label);
   const seconds = (performance.now() - t0) / 1000;
@@ -261,6 +279,7 @@ async function phase(server, label, scenario, count) {
     gcIr,
     gcs,
     youngBytes,
+    allocated,
     jit,
     optimizeIr,
     seconds,
@@ -278,6 +297,9 @@ async function measure(task) {
     // The JIT settles in ~10x fewer requests with V8's tiering budgets cut 10x (the optimized
     // code, and the counts, come out the same within the runs' spread); --tiering default keeps V8's.
     ...(values.tiering === 'fast' ? ['--interrupt-budget=6758', '--minimum-invocations-after-ic-update=50'] : []),
+    // V8's hash seed and random seed fixed (--seed random leaves them random): hash tables and
+    // the heap's layout come out the same from run to run, and so does the count.
+    ...(values.seed === 'random' ? [] : [`--hash-seed=${values.seed}`, `--random-seed=${values.seed}`]),
     // The young generation a busy server has (Node 20's default maximum, 16 MB semi-spaces;
     // natively the registry is there from its start-up on). Left to V8, under valgrind it stays
     // small: V8 sizes it by allocation throughput in bytes/ms, ~50x lower under valgrind.
@@ -310,13 +332,14 @@ async function measure(task) {
     await sync(server);
     result.startupIr = (await dump(server, 'startup')).ir;
     for (const s of task.scenarios) {
-      // Warm-up in chunks until the JIT has settled (two chunks in a row with no TurboFan
-      // compile or deoptimization, costing the same within 0.5%), then N and 3N; if the JIT was
+      // Warm-up in chunks until the JIT (and the collector) have settled: two chunks in a row
+      // with no TurboFan compile or deoptimization, costing the same within 0.5% (outside
+      // TurboFan), then N and 3N; if the JIT was
       // at work during those, more warm-up and again (up to --max-warmup requests in all).
       const warmup = [];
       let warmed = 0;
       let phases;
-      const steady = (p) => (p.ir - p.gcIr - p.optimizeIr) / p.requests;
+      const steady = (p) => (p.ir - p.optimizeIr) / p.requests;
       const jitAtWork = (p) => p.jit.optimized || p.jit.deopts;
       for (;;) {
         const p = await phase(server, `${s.key}-warmup${warmup.length + 1}`, s, WARMUP_CHUNK);
@@ -335,21 +358,24 @@ async function measure(task) {
       if (warmed >= WARMUP_MAX) log(`${task.name} ${s.key}: not settled after ${warmed} warm-up requests`);
       const perRequest = (phases[1].ir - phases[0].ir) / (2 * N);
       const gcPerRequest = (phases[1].gcIr - phases[0].gcIr) / (2 * N);
+      const allocatedPerRequest = (phases[1].allocated - phases[0].allocated) / (2 * N);
       const jitEvents = phases.reduce((n, p) => n + p.jit.optimized + p.jit.deopts, 0);
       result.scenarios[s.key] = {
         perRequest,
         gcPerRequest,
         mutatorPerRequest: perRequest - gcPerRequest,
+        allocatedPerRequest,
         warmupRequests: warmed,
         jitEvents,
         phases,
-        warmup: warmup.map(({ label, requests, ir, gcIr, gcs, youngBytes, jit, optimizeIr, seconds }) => ({
+        warmup: warmup.map(({ label, requests, ir, gcIr, gcs, youngBytes, allocated, jit, optimizeIr, seconds }) => ({
           label,
           requests,
           ir,
           gcIr,
           gcs,
           youngBytes,
+          allocated,
           jit,
           optimizeIr,
           seconds,
