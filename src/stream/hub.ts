@@ -265,7 +265,10 @@ export class Hub {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
+      // A stream's connection is not reused when the stream ends (a shutdown, a lagging
+      // subscriber dropped): closing it with the stream means a client's pool never hands a
+      // later request a socket the registry has already let go of.
+      connection: 'close',
     });
     // How long an EventSource waits before it reconnects (its default is 3 s).
     res.write('retry: 1000\n\n');

@@ -90,7 +90,7 @@ describe('an EventSource across a restart', () => {
     expect(opens).toBe(1);
     expect(seen).toHaveLength(4);
 
-    // It reconnects by itself (its default retry is 3 s: the registry sends no `retry:`).
+    // It reconnects by itself, after the registry's `retry: 1000`.
     await until(() => opens === 2 && seen.length === 7, 'the reconnect and the replay of 5…7', 10_000, wakeUps);
     // Then live again: 8 and 9.
     for (let i = 8; i <= 9; i++) await c.commit([put(`live-${i}`)]);
