@@ -78,7 +78,13 @@ export async function startRegistry(config: Config & { genesis: string }, logger
     await writer.open();
     writer.on('commit', (e) =>
       logger.info(
-        { version: e.record.version, hash: e.hash, proposal_id: e.record.payload_hash, changed_count: e.changed.length },
+        {
+          version: e.record.version,
+          hash: e.hash,
+          proposal_id: e.record.payload_hash,
+          signer_ids: e.record.approvals.map((a) => a.signer_id),
+          changed_count: e.changed.length,
+        },
         'committed',
       ),
     );

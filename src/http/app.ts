@@ -64,7 +64,9 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : `${bootId}-${(++requests).toString(36)}`;
     },
     // One line per request, written by our onResponse hook, instead of Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
+    // `request_id`: the name the envelope uses too (SPEC §7), so that a log line and an answer
+    // are found by one id.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     // Our onRequest hook answers 503 during shutdown, in the envelope and with Retry-After.
     return503OnClosing: false,
   });

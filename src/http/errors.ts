@@ -52,10 +52,28 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, error: R
   return reply.code(error.status).header('cache-control', 'no-store').type('application/json').send(JSON.stringify(body));
 }
 
+/** Which proposal and signers a refused write named, for its log line: ids only, never a
+ * signature. Whatever the body holds, only well-typed short strings are taken. */
+function writeContext(request: FastifyRequest): { proposal_id?: string; signer_ids?: string[] } {
+  if (request.method !== 'POST') return {};
+  const out: { proposal_id?: string; signer_ids?: string[] } = {};
+  const id = (request.params as { id?: unknown } | undefined)?.id;
+  if (typeof id === 'string') out.proposal_id = id.slice(0, 100);
+  const body = request.body as { signer_id?: unknown; approvals?: unknown } | undefined;
+  if (body && typeof body === 'object') {
+    const named = Array.isArray(body.approvals)
+      ? body.approvals.slice(0, 16).map((a) => (a as { signer_id?: unknown })?.signer_id)
+      : [body.signer_id];
+    const ids = named.filter((s): s is string => typeof s === 'string').map((s) => s.slice(0, 100));
+    if (ids.length) out.signer_ids = ids;
+  }
+  return out;
+}
+
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const known = toRegistryError(error);
   if (known) {
-    request.log.info({ code: known.code, err: known.message }, 'request refused');
+    request.log.info({ code: known.code, err: known.message, ...writeContext(request) }, 'request refused');
     return sendError(reply, request, known);
   }
   // A bug of ours. SPEC §7 has no 500 code; the caller may retry and an operator is paged by the log.

@@ -339,6 +339,15 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     const events = refusalEvents(ctx.proposalId, verdict.refusals, formatTime(this.now()));
     this.refusals.audited += verdict.refusals.filter((r) => r.signed).length;
     this.refusals.unaudited += verdict.refusals.filter((r) => !r.signed).length;
+    // Who was refused and why, never the signatures themselves.
+    this.logger?.info(
+      {
+        proposal_id: ctx.proposalId,
+        code: verdict.error.code,
+        refusals: verdict.refusals.map((r) => ({ signer_id: r.signer_id, reason: r.reason, audited: r.signed })),
+      },
+      'approvals refused',
+    );
     await this.log.audit(events);
     throw verdict.error;
   }

@@ -2,6 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { DEFAULTS, type Config } from '../../src/config/config.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
 import { createLogger } from '../../src/obs/logger.js';
@@ -19,7 +20,7 @@ export function tempDir(prefix = 'registry-test-'): string {
 
 export async function startTestRegistry(
   genesis: CommitRecord,
-  options: { dir?: string; config?: Partial<Config> } = {},
+  options: { dir?: string; config?: Partial<Config>; logger?: Logger } = {},
 ): Promise<TestRegistry> {
   const dir = options.dir ?? tempDir();
   const genesisPath = join(dir, 'genesis.json');
@@ -34,7 +35,7 @@ export async function startTestRegistry(
     ...options.config,
     genesis: options.config?.genesis ?? genesisPath,
   };
-  const running = await startRegistry(config, createLogger(config.logLevel));
+  const running = await startRegistry(config, options.logger ?? createLogger(config.logLevel));
   return Object.assign(running, { dir, db, genesisPath });
 }
 
