@@ -1,25 +1,34 @@
 // CPU instructions per request on the read plane, counted by valgrind's callgrind: unlike req/s,
 // the count does not depend on the machine's load or speed, so it can be compared across runs and
 // commits. Each server (the registry, and the bare Fastify reference serving the same bytes) runs
-// under `valgrind --tool=callgrind` with `node --single-threaded` (V8's background threads off);
-// the client runs outside valgrind. For each scenario, on one keep-alive connection: a warm-up
-// (not measured), then N requests, then 3N requests, a callgrind dump after each phase
-// (`callgrind_control --dump`); cost per request = (Ir(3N) - Ir(N)) / 2N, so that whatever each
-// phase pays once (the dump, the sync below, the tail of the previous phase) cancels out.
+// under `valgrind --tool=callgrind` with `node --single-threaded` (V8's background threads off, so
+// its compiler and collector run on the main thread, in the count); the client runs outside
+// valgrind. For each scenario, on one keep-alive connection: a warm-up (not measured), then N
+// requests, then 3N requests, a callgrind dump after each (`callgrind_control --dump`); cost per
+// request = (Ir(3N) - Ir(N)) / 2N, so that whatever each phase pays once (the dump, the sync
+// below, the tail of the previous phase) cancels out.
 //
-// Before each dump the client waits for the server to go idle: a small preloaded module
-// (--import) answers a signal with a line on stdout once the event loop reaches it, and with
-// --gc (the default) first runs a full garbage collection (--expose-gc), so that every phase
-// starts with an empty young generation and the collections a phase triggers are in proportion
-// to its requests.
+// What makes the count repeat (see each flag below): the warm-up lasts until the JIT has settled
+// (TurboFan compiles cost ~10^7 instructions each and go on for thousands of requests), read from
+// each dump; V8's tiering budgets are cut so that it settles sooner; V8's seeds are fixed; the
+// young generation is fixed at the size a busy server has. Before each dump the client waits for
+// the server to go idle: a preloaded module (--import) answers a signal once the event loop gets
+// to it, after a scavenge (--gc minor: each phase starts with an empty young generation), and
+// reports the bytes allocated. Each row also gives the count outside V8's collector (the Ir under
+// Heap::CollectGarbage, taken from the dump's call graph): collections come in lumps, so that part
+// repeats less well than the rest.
 //
 // The database is seeded first by a normal (non-valgrind) server, as perf/quick.mjs does, and the
-// reference bodies are taken from it; each server under valgrind then starts on its own copy.
+// reference bodies are taken from it; each server under valgrind then starts on its own copy and
+// must answer the same bytes. Servers run --jobs at a time (counts do not depend on the load).
 //
-// Usage: node perf/instructions.mjs [--n 200] [--warmup N] [--descriptors 10000] [--only head ...]
-//        [--jobs 2] [--no-gc] [--idle 3] [--keep]
-// Scenarios: head, version, lookup, filter, batch, log-info, log-debug (--only: a substring of
-// these keys; may be repeated).
+// Usage: node perf/instructions.mjs [--n 500] [--descriptors 10000] [--only head --only lookup]
+//          [--warmup 1000] [--chunk 500] [--max-warmup 20000] [--jobs 2] [--idle 3]
+//          [--gc minor|full|none] [--tiering fast|default] [--seed 1|random] [--young-mb 16|0]
+//          [--node-flag=--trace-gc ...] [--keep]
+// Scenarios (--only: a substring of these keys; may be repeated): head, version, lookup, filter,
+// batch, log-info, log-debug (the last two: the head on registries at --log-level info and debug).
+// Writes perf/results/instructions-<timestamp>.json; prints a Markdown table.
 import { execFile, spawn } from 'node:child_process';
 import {
   closeSync,
@@ -43,7 +52,7 @@ import { assembleGenesis, buildGenesisPayload } from '../dist/core/records.js';
 
 const { values } = parseArgs({
   options: {
-    n: { type: 'string', default: '200' },
+    n: { type: 'string', default: '500' },
     warmup: { type: 'string', default: '1000' },
     'max-warmup': { type: 'string', default: '20000' },
     chunk: { type: 'string', default: '500' },
@@ -113,12 +122,20 @@ process.on('${SYNC_SIGNAL}', () => {
 
 // -- servers ------------------------------------------------------------------------------
 
+// Servers still running when this script ends (an error) go with it.
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 /** Starts a server; resolves once it prints its "listening on" line. Later stdout lines are
  * the preload's "synced" answers. */
 function start(name, command, args, stderrFile) {
   const errFd = openSync(stderrFile, 'w');
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', errFd] });
   closeSync(errFd);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const server = { name, child, url: undefined, host: '127.0.0.1', port: 0, waiters: [], lines: [], exited: false };
   let out = '';
   child.stdout.setEncoding('utf8');
@@ -542,36 +559,61 @@ await Promise.all(
 
 // -- report ---------------------------------------------------------------------------------
 
-const fmt = (x) => (x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));
-const bareCost = (s) => results.bare?.scenarios[s.bare ?? s.key]?.perRequest;
+const fmt = (x) => (x === undefined || Number.isNaN(x) ? '–' : Math.round(x).toLocaleString('en-US'));
+const ratio = (bare, ours) => (bare && ours ? `${(bare / ours).toFixed(2)}x` : '–');
 const rows = selected.map((s) => {
-  const ours = results[tasks.find((t) => t.kind === 'registry' && t.scenarios.includes(s))?.name]?.scenarios[s.key]?.perRequest;
-  const ref = bareCost(s);
-  return { key: s.key, name: s.name, bytes: s.reference.length, registry: ours, bare: ref, ratio: ours && ref ? ref / ours : undefined };
+  const ours = results[tasks.find((t) => t.kind === 'registry' && t.scenarios.includes(s))?.name]?.scenarios[s.key];
+  const ref = results.bare?.scenarios[s.bare ?? s.key];
+  return {
+    key: s.key,
+    name: s.name,
+    bytes: s.reference.length,
+    registry: ours?.perRequest,
+    bare: ref?.perRequest,
+    ratio: ours && ref ? ref.perRequest / ours.perRequest : undefined,
+    registryOutsideGc: ours?.mutatorPerRequest,
+    bareOutsideGc: ref?.mutatorPerRequest,
+    ratioOutsideGc: ours && ref ? ref.mutatorPerRequest / ours.mutatorPerRequest : undefined,
+    registryAllocated: ours?.allocatedPerRequest,
+    bareAllocated: ref?.allocatedPerRequest,
+    jitEvents: (ours?.jitEvents ?? 0) + (ref?.jitEvents ?? 0),
+  };
 });
 const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
+const flags = Object.values(results)[0]?.command.replace(/^.* node /, 'node ') ?? '';
 const lines = [
-  `Instructions per request (callgrind Ir, user space only), node ${process.version} --single-threaded${{ none: '', minor: ', a scavenge before each dump', full: ', a full GC before each dump' }[values.gc]}; ` +
-    `N = ${N} then 3N = ${3 * N} requests on one keep-alive connection after a warm-up of at least ${WARMUP_MIN} requests, until two chunks of ${WARMUP_CHUNK} have no TurboFan compile and cost the same within ${SETTLED * 100}%; cost = (Ir(3N) - Ir(N)) / 2N; ${descriptors} descriptors.`,
+  `Instructions per request: callgrind Ir (user space only; no kernel time) of the server process, N = ${N} then 3N = ${3 * N} requests ` +
+    `on one keep-alive connection, cost = (Ir(3N) - Ir(N)) / 2N, after a warm-up of at least ${WARMUP_MIN} requests in chunks of ` +
+    `${WARMUP_CHUNK}, until two chunks in a row have no TurboFan compile and cost the same within ${SETTLED * 100}%; ${descriptors} descriptors. ` +
+    `"Outside GC" leaves out the Ir inside V8's Heap::CollectGarbage; "allocated" is the young generation's bytes per request. ` +
+    `Servers: valgrind --tool=callgrind --collect-atstart=yes ${flags.replace(/ --import=\S+/, '').replace(/ dist\/cli.*| perf\/bare.*/, '')} ...`,
   '',
-  '| scenario | body B | instructions/request (registry) | instructions/request (bare Fastify) | ratio (bare/registry) |',
-  '|---|---|---|---|---|',
+  '| scenario | body B | instructions/request (registry) | instructions/request (bare Fastify) | ratio (bare/registry) | outside GC: registry / bare (ratio) | allocated B/request: registry / bare |',
+  '|---|---|---|---|---|---|---|',
   ...rows.map(
-    (r) => `| ${r.name} | ${r.bytes} | ${fmt(r.registry)} | ${fmt(r.bare)} | ${r.ratio === undefined ? '–' : `${r.ratio.toFixed(2)}x`} |`,
+    (r) =>
+      `| ${r.name}${r.jitEvents ? ' (JIT not settled)' : ''} | ${r.bytes} | ${fmt(r.registry)} | ${fmt(r.bare)} | ${ratio(r.bare, r.registry)} | ` +
+      `${fmt(r.registryOutsideGc)} / ${fmt(r.bareOutsideGc)} (${ratio(r.bareOutsideGc, r.registryOutsideGc)}) | ${fmt(r.registryAllocated)} / ${fmt(r.bareAllocated)} |`,
   ),
 ];
 if (byKey['log-info']?.registry !== undefined && byKey['log-debug']?.registry !== undefined)
   lines.push(
     '',
     `A request line logged at debug costs ${fmt(byKey['log-debug'].registry - byKey['log-info'].registry)} instructions ` +
-      '(debug - info); the kernel time of its write(2) is not counted.',
+      `(${fmt(byKey['log-debug'].registryOutsideGc - byKey['log-info'].registryOutsideGc)} outside GC, ` +
+      `${fmt(byKey['log-debug'].registryAllocated - byKey['log-info'].registryAllocated)} B allocated): debug - info; ` +
+      'the kernel time of its write(2) (to a file here) is not counted.',
   );
 lines.push(
   '',
-  'Idle cost (timers), instructions/s of wall time under valgrind: ' +
+  'Timers, instructions per second of wall time under valgrind (idle): ' +
     Object.entries(results)
       .map(([name, r]) => `${name} ${fmt(r.idleIrPerSecond)}`)
-      .join(', '),
+      .join(', ') +
+    `; at most ${(
+      100 *
+      Math.max(0, ...Object.values(results).flatMap((r) => Object.values(r.scenarios).map((x) => x.timerPerRequestEstimate / x.perRequest)))
+    ).toFixed(2)}% of a row's count (timerPerRequestEstimate in the JSON).`,
 );
 const table = lines.join('\n');
 mkdirSync('perf/results', { recursive: true });
