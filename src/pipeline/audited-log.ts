@@ -10,6 +10,7 @@ import type { Store, WriteBatch } from '../store/store.js';
 /** Where the pipeline reports what no request can be told: failed store writes, failing listeners. */
 export interface PipelineLog {
   error(fields: object, message: string): void;
+  info(fields: object, message: string): void;
 }
 
 export class AuditedLog {

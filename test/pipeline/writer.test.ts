@@ -33,8 +33,9 @@ async function rig(options: Partial<WriterOptions> = {}, store: Store = new Sqli
   let now = T0;
   const view = await openLog(store, checkGenesisRecord(genesisRecord('w', keys, 2, T0)));
   const errors: string[] = [];
-  const log = new AuditedLog(store, { error: (_f, m) => errors.push(m) });
-  const writer = new Writer({ log, view, registryId: 'w', now: () => now, logger: { error: (_f, m) => errors.push(m) }, ...options });
+  const logger = { error: (_f: object, m: string) => errors.push(m), info: () => undefined };
+  const log = new AuditedLog(store, logger);
+  const writer = new Writer({ log, view, registryId: 'w', now: () => now, logger, ...options });
   await writer.open();
   const proposalView = async (id: string) => {
     const stored = await store.proposal(id);
