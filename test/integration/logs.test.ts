@@ -73,8 +73,18 @@ describe('request, commit and refusal logs', () => {
     expect(refusal).toMatchObject({ level: INFO, proposal_id: id, code: 'BadSignature' });
     expect(refusal?.refusals).toEqual([expect.objectContaining({ signer_id: 'bob', audited: false })]);
     const answered = lines.find((l) => l.msg === 'request refused');
-    expect(answered).toMatchObject({ code: 'BadSignature', proposal_id: id, signer_ids: ['bob'], request_id: refused.json.error.request_id });
-    expect(lines.find((l) => l.msg === 'committed')).toMatchObject({ level: INFO, version: 1, proposal_id: id, signer_ids: ['alice', 'bob'] });
+    expect(answered).toMatchObject({
+      code: 'BadSignature',
+      proposal_id: id,
+      signer_ids: ['bob'],
+      request_id: refused.json.error.request_id,
+    });
+    expect(lines.find((l) => l.msg === 'committed')).toMatchObject({
+      level: INFO,
+      version: 1,
+      proposal_id: id,
+      signer_ids: ['alice', 'bob'],
+    });
 
     const text = lines.map((l) => JSON.stringify(l)).join('\n');
     for (const secret of [byAlice.sig, byBob.sig, keys[0]!.secretKey, keys[1]!.secretKey]) expect(text).not.toContain(secret);
