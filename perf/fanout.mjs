@@ -100,6 +100,8 @@ function startServer(kind) {
   const db = join(dir, `registry-${serial++}.db`);
   const args = ['dist/cli/main.js', 'serve', '--genesis', join(dir, 'genesis.json'), '--db', db, '--port', '0', '--log-level', 'warn'];
   args.push('--stream-max-per-address', '20000', '--stream-max-subscribers', '20000');
+  // Every subscriber connects from 127.0.0.1.
+  args.push('--max-connections-per-address', '30000', '--max-connections', '30000');
   if (kind === 'bare') args.splice(0, args.length, 'perf/fanout-worker.mjs', 'bare-server');
   const child = track(spawn('bash', ['-c', RAISE, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
   return new Promise((resolve, reject) => {

@@ -1,15 +1,18 @@
 // Start-up, the composition root: genesis → store → replay → writer → HTTP. Reads are ready
 // when `listen` returns.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { IntegrityError } from './core/errors.js';
 import { fastDigest } from './core/fast-digest.js';
 import { checkGenesisRecord, type CheckedGenesis } from './core/records.js';
 import { StartError, StoreBusyError } from './errors.js';
-import { buildApp, type RegistryApp } from './http/app.js';
+import { BODY_LIMIT, buildApp, type RegistryApp } from './http/app.js';
+import { LoadGuard } from './http/load-guard.js';
+import { SpareConnections } from './http/spare-connections.js';
+import { RegistryMetrics } from './obs/metrics.js';
 import { AuditedLog } from './pipeline/audited-log.js';
 import { Writer } from './pipeline/writer.js';
 import type { HeadView } from './state/head-view.js';
@@ -18,6 +21,7 @@ import { openLog } from './state/replay.js';
 import { VersionSnapshots } from './state/version-snapshots.js';
 import { Hub } from './stream/hub.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import type { Store } from './store/store.js';
 import { SERVICE_VERSION } from './version.js';
 
 export interface RunningRegistry {
@@ -26,6 +30,10 @@ export interface RunningRegistry {
   view: HeadView;
   /** The commit stream: its subscribers and its drop counts. */
   hub: Hub;
+  /** Its metrics, as GET /metrics serves them. */
+  metrics: RegistryMetrics;
+  /** Its limits and overload state: connection caps, shedding, write rate limits. */
+  guard: LoadGuard;
   url: string;
   close(): Promise<void>;
 }
@@ -37,6 +45,10 @@ export function loadGenesis(path: string): CheckedGenesis {
   } catch (e) {
     throw new StartError(`cannot read the genesis record ${path}: ${(e as Error).message}`);
   }
+  if ((value as { type?: unknown } | null)?.type === 'registry.genesis')
+    throw new StartError(
+      `${path} is a genesis payload, not the genesis record: have the signers \`registry sign\` it, then run \`registry genesis assemble\` to make the record to serve`,
+    );
   try {
     return checkGenesisRecord(value);
   } catch (e) {
@@ -45,13 +57,33 @@ export function loadGenesis(path: string): CheckedGenesis {
   }
 }
 
+/** Refuses a database in a folder that does not exist, unless it is the data directory, which
+ * is ours to create: a folder named for the database is the operator's, and a typo there must
+ * not start a new, empty registry. */
+export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir'>): void {
+  if (config.db === ':memory:') return;
+  const folder = dirname(config.db);
+  if (resolve(folder) !== resolve(config.dataDir) && !existsSync(folder))
+    throw new StartError(`the folder of the database ${config.db} does not exist: create ${folder}, or choose another --db`);
+}
+
 const EXPIRY_SWEEP_MS = 1000;
+
+export interface StartOptions {
+  /** Wraps the store the writer writes through (tests inject store faults with it). */
+  wrapStore?: (store: Store) => Store;
+}
 
 /** Serves the registry whose genesis record is at `config.genesis` (the CLI makes a
  * development genesis when none is configured). */
-export async function startRegistry(config: Config & { genesis: string }, logger: Logger): Promise<RunningRegistry> {
+export async function startRegistry(
+  config: Config & { genesis: string },
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<RunningRegistry> {
   const genesis = loadGenesis(config.genesis);
-  if (config.db !== ':memory:') mkdirSync(dirname(config.db), { recursive: true });
+  checkDbFolder(config);
+  if (config.db !== ':memory:' && resolve(dirname(config.db)) === resolve(config.dataDir)) mkdirSync(config.dataDir, { recursive: true });
   let store: SqliteStore;
   try {
     store = new SqliteStore({ path: config.db, synchronous: config.synchronous });
@@ -61,10 +93,36 @@ export async function startRegistry(config: Config & { genesis: string }, logger
   let sweep: NodeJS.Timeout | undefined;
   try {
     const view = await openLog(store, genesis, await fastDigest());
-    const log = new AuditedLog(store, logger);
+    const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, { slowMs: config.storeSlowMs });
+    // Metrics read the registry when scraped; the pieces they read are made below.
+    const writeBlockers = (): string[] => {
+      const overloaded = guard.overloaded();
+      // The store failing or slow, the registry frozen (the writer's), then overload (the guard's).
+      return [...writer.blockers(), ...(overloaded ? [overloaded] : [])];
+    };
+    const metrics: RegistryMetrics = new RegistryMetrics({
+      headVersion: () => view.head.version,
+      descriptors: () => view.state.size,
+      pendingProposals: () => writer.pendingCount,
+      subscribers: () => hub.size,
+      lagged: () => hub.lagged,
+      unauditedRefusals: () => writer.refusals.unaudited,
+      writeBlockers,
+      storageFiles: config.db === ':memory:' ? [] : [config.db, `${config.db}-wal`],
+    });
+    log.onWritten = (events) => metrics.audited(events);
+    // Requests in flight are counted once, by the metrics' hooks; the guard reads that count.
+    const guard = new LoadGuard(config, { logger, bodyLimit: BODY_LIMIT, inFlight: metrics });
     const cursors = new ListingCursors(Buffer.from(await store.setting('cursor_key', () => randomBytes(32).toString('hex')), 'hex'));
     const snapshots = new VersionSnapshots(store, genesis.payload.signer_set);
-    const writer = new Writer({ log, view, registryId: genesis.payload.registry_id, logger });
+    const writer = new Writer({
+      log,
+      view,
+      registryId: genesis.payload.registry_id,
+      logger,
+      verifier: metrics.timedVerifier(),
+      observer: metrics,
+    });
     const hub = new Hub(store, snapshots, () => view.head, {
       heartbeatMs: config.streamHeartbeatMs,
       ringSize: config.streamRingSize,
@@ -104,9 +162,14 @@ export async function startRegistry(config: Config & { genesis: string }, logger
         cursors,
         hub,
         closing: () => closing,
+        operatorToken: config.operatorToken,
+        guard,
+        writeBlockers,
+        metrics,
       },
       logger,
     );
+    const spare = new SpareConnections(app.server);
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -118,13 +181,15 @@ export async function startRegistry(config: Config & { genesis: string }, logger
       writer,
       view,
       hub,
+      metrics,
+      guard,
       url: `http://${host}:${port}`,
       async close() {
         closing = true;
         clearInterval(timer);
         // Streams never end by themselves: end them, or closing would wait for their clients.
         hub.close();
-        await app.close();
+        await spare.dropWhile(app.close());
         await writer.drain();
         await store.close();
       },

@@ -3,7 +3,6 @@
 // news (watching, reconnecting, reset, lagged) goes to stderr. Runs until SIGINT or SIGTERM
 // (exit 0), reconnecting by itself and resuming where it left off; a refusal that retrying
 // cannot fix (a bad filter, a resume point past the head, a wrong URL) exits 1.
-import { parseArgs } from 'node:util';
 import { StreamProtocolError, StreamRefusedError, StreamSubscriber, type CommitEventData } from '../client/subscriber.js';
 import { UsageError } from '../errors.js';
 
@@ -25,24 +24,21 @@ function refusal(e: StreamRefusedError, filtered: boolean): string {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
-export async function watch(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      url: { type: 'string' },
-      filter: { type: 'string' },
-      kind: { type: 'string' },
-      from: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    allowPositionals: false,
-    strict: true,
-  });
+export interface WatchOptions {
+  url: string;
+  filter?: string | undefined;
+  kind?: string | undefined;
+  from?: string | undefined;
+  json?: boolean | undefined;
+}
+
+export async function watch(values: WatchOptions): Promise<void> {
   if (!values.url) throw new UsageError('--url is required');
+  if (!/^https?:\/\//i.test(values.url)) throw new UsageError(`--url must start with http:// or https:// (got ${values.url})`);
   if (values.from !== undefined && !/^(0|[1-9][0-9]{0,15})$/.test(values.from))
     throw new UsageError('--from must be a version (a non-negative integer)');
   const url = values.url;
-  const json = values.json;
+  const json = values.json === true;
   const err = (text: string) => void process.stderr.write(`registry: ${text}\n`);
 
   const stop = new AbortController();

@@ -34,6 +34,40 @@ export interface Config {
   streamMaxPerAddress: number;
   /** The most commits a stream resume replays; older resume points get `event: reset`. */
   streamMaxReplay: number;
+  /** A store write running longer than this makes the write plane unready (/readyz) and sheds
+   * new writes until it ends. */
+  storeSlowMs: number;
+  /** The bearer token of the operator endpoints (POST /ops/freeze, /ops/thaw), read from
+   * operatorTokenFile when that is set; unset: the endpoints answer 404. */
+  operatorToken: string | undefined;
+  operatorTokenFile: string | undefined;
+  /** Limits and overload (README → Operations): a whole request must arrive within
+   * requestTimeoutMs, its request line and headers within headersTimeoutMs; an idle keep-alive
+   * connection is closed after keepAliveTimeoutMs. */
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** Sockets held in all (lowered to fit the open-file limit) and per client address; more are closed at accept. */
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Request line and headers together (431 beyond), and the request target alone (414 beyond). */
+  maxHeaderBytes: number;
+  maxUrlLength: number;
+  /** Requests in flight from which reads, and (lower) writes, are shed with 503; 0: never. */
+  shedReadsInFlight: number;
+  shedWritesInFlight: number;
+  /** Mean event-loop delay over 500 ms above which reads, and (lower) writes, are shed; 0: never. */
+  shedReadsEventLoopDelayMs: number;
+  shedWritesEventLoopDelayMs: number;
+  /** Write token buckets (429 beyond): requests a second and burst, per client address and
+   * per signer; a rate of 0 turns the limit off. */
+  writeRatePerAddress: number;
+  writeBurstPerAddress: number;
+  writeRatePerSigner: number;
+  writeBurstPerSigner: number;
+  /** Bytes of request bodies in progress, in all (503 beyond) and per client address (429 beyond). */
+  maxBodyBytesInFlight: number;
+  maxBodyBytesPerAddress: number;
 }
 
 /** Integer settings: name → [minimum, maximum]. */
@@ -45,6 +79,24 @@ const INTEGER_RANGES = {
   streamMaxSubscribers: [1, 1_000_000],
   streamMaxPerAddress: [1, 1_000_000],
   streamMaxReplay: [1, Number.MAX_SAFE_INTEGER],
+  storeSlowMs: [10, 3_600_000],
+  requestTimeoutMs: [1000, 3_600_000],
+  headersTimeoutMs: [100, 3_600_000],
+  keepAliveTimeoutMs: [100, 3_600_000],
+  maxConnections: [1, 10_000_000],
+  maxConnectionsPerAddress: [1, 10_000_000],
+  maxHeaderBytes: [1024, 1024 * 1024],
+  maxUrlLength: [256, 1024 * 1024],
+  shedReadsInFlight: [0, 10_000_000],
+  shedWritesInFlight: [0, 10_000_000],
+  shedReadsEventLoopDelayMs: [0, 3_600_000],
+  shedWritesEventLoopDelayMs: [0, 3_600_000],
+  writeRatePerAddress: [0, 1_000_000],
+  writeBurstPerAddress: [1, 1_000_000],
+  writeRatePerSigner: [0, 1_000_000],
+  writeBurstPerSigner: [1, 1_000_000],
+  maxBodyBytesInFlight: [1024 * 1024, 2 ** 40],
+  maxBodyBytesPerAddress: [1024 * 1024, 2 ** 40],
 } as const;
 
 export const DEFAULTS: Config = {
@@ -62,6 +114,26 @@ export const DEFAULTS: Config = {
   streamMaxSubscribers: 20_000,
   streamMaxPerAddress: 2_000,
   streamMaxReplay: 100_000,
+  storeSlowMs: 1000,
+  operatorToken: undefined,
+  operatorTokenFile: undefined,
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 25_000,
+  maxConnectionsPerAddress: 2_500,
+  maxHeaderBytes: 16 * 1024,
+  maxUrlLength: 13 * 1024,
+  shedReadsInFlight: 4096,
+  shedWritesInFlight: 1024,
+  shedReadsEventLoopDelayMs: 500,
+  shedWritesEventLoopDelayMs: 100,
+  writeRatePerAddress: 100,
+  writeBurstPerAddress: 500,
+  writeRatePerSigner: 50,
+  writeBurstPerSigner: 500,
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
+  maxBodyBytesPerAddress: 8 * 1024 * 1024,
 };
 
 /** Setting name → environment variable. */
@@ -80,6 +152,26 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   streamMaxSubscribers: 'REGISTRY_STREAM_MAX_SUBSCRIBERS',
   streamMaxPerAddress: 'REGISTRY_STREAM_MAX_PER_ADDRESS',
   streamMaxReplay: 'REGISTRY_STREAM_MAX_REPLAY',
+  storeSlowMs: 'REGISTRY_STORE_SLOW_MS',
+  operatorToken: 'REGISTRY_OPERATOR_TOKEN',
+  operatorTokenFile: 'REGISTRY_OPERATOR_TOKEN_FILE',
+  requestTimeoutMs: 'REGISTRY_REQUEST_TIMEOUT_MS',
+  headersTimeoutMs: 'REGISTRY_HEADERS_TIMEOUT_MS',
+  keepAliveTimeoutMs: 'REGISTRY_KEEP_ALIVE_TIMEOUT_MS',
+  maxConnections: 'REGISTRY_MAX_CONNECTIONS',
+  maxConnectionsPerAddress: 'REGISTRY_MAX_CONNECTIONS_PER_ADDRESS',
+  maxHeaderBytes: 'REGISTRY_MAX_HEADER_BYTES',
+  maxUrlLength: 'REGISTRY_MAX_URL_LENGTH',
+  shedReadsInFlight: 'REGISTRY_SHED_READS_IN_FLIGHT',
+  shedWritesInFlight: 'REGISTRY_SHED_WRITES_IN_FLIGHT',
+  shedReadsEventLoopDelayMs: 'REGISTRY_SHED_READS_EVENT_LOOP_DELAY_MS',
+  shedWritesEventLoopDelayMs: 'REGISTRY_SHED_WRITES_EVENT_LOOP_DELAY_MS',
+  writeRatePerAddress: 'REGISTRY_WRITE_RATE_PER_ADDRESS',
+  writeBurstPerAddress: 'REGISTRY_WRITE_BURST_PER_ADDRESS',
+  writeRatePerSigner: 'REGISTRY_WRITE_RATE_PER_SIGNER',
+  writeBurstPerSigner: 'REGISTRY_WRITE_BURST_PER_SIGNER',
+  maxBodyBytesInFlight: 'REGISTRY_MAX_BODY_BYTES_IN_FLIGHT',
+  maxBodyBytesPerAddress: 'REGISTRY_MAX_BODY_BYTES_PER_ADDRESS',
 };
 
 type Raw = Partial<Record<keyof Config, unknown>>;
@@ -92,10 +184,11 @@ export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.Process
     if (env[name] !== undefined && env[name] !== '') fromEnv[key] = env[name];
   }
   const fromFlags: Raw = {};
-  for (const key of Object.keys(DEFAULTS) as (keyof Config)[]) if (flags[key] !== undefined) fromFlags[key] = flags[key];
+  for (const key of Object.keys(DEFAULTS) as (keyof Config)[])
+    if (flags[key] !== undefined && !NOT_FLAGS.includes(key)) fromFlags[key] = flags[key];
   const raw: Raw = { ...fromFile, ...fromEnv, ...fromFlags };
   const dataDir = raw.dataDir === undefined ? DEFAULTS.dataDir : text(raw.dataDir, 'dataDir');
-  return {
+  const config: Config = {
     genesis: raw.genesis === undefined ? undefined : text(raw.genesis, 'genesis'),
     db: raw.db === undefined ? join(dataDir, 'registry.db') : text(raw.db, 'db'),
     host: raw.host === undefined ? DEFAULTS.host : text(raw.host, 'host'),
@@ -103,6 +196,7 @@ export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.Process
     synchronous: raw.synchronous === undefined ? DEFAULTS.synchronous : oneOf(raw.synchronous, 'synchronous', SYNCHRONOUS_MODES),
     logLevel: raw.logLevel === undefined ? DEFAULTS.logLevel : oneOf(raw.logLevel, 'logLevel', LOG_LEVELS),
     dataDir,
+    ...operatorToken(raw),
     ...(Object.fromEntries(
       Object.entries(INTEGER_RANGES).map(([name, [min, max]]) => {
         const v = raw[name as keyof Config];
@@ -110,6 +204,35 @@ export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.Process
       }),
     ) as Pick<Config, keyof typeof INTEGER_RANGES>),
   };
+  // Node refuses a headers timeout longer than the request timeout.
+  if (config.headersTimeoutMs > config.requestTimeoutMs)
+    throw new ConfigError(`headersTimeoutMs (${config.headersTimeoutMs}) must not exceed requestTimeoutMs (${config.requestTimeoutMs})`);
+  return config;
+}
+
+/** Settings that are never command-line flags: a secret in argv is visible to every local
+ * user (ps). Set them in the environment or the config file, or through a file (operatorTokenFile). */
+export const NOT_FLAGS: readonly (keyof Config)[] = ['operatorToken'];
+
+/** Operator tokens shorter than this are refused: the endpoints answer anyone who guesses one. */
+export const MIN_OPERATOR_TOKEN_LENGTH = 16;
+
+/** The operator token, from operatorToken or from the file operatorTokenFile names (its
+ * content, without the trailing newline), never both. */
+function operatorToken(raw: Raw): Pick<Config, 'operatorToken' | 'operatorTokenFile'> {
+  const file = raw.operatorTokenFile === undefined ? undefined : text(raw.operatorTokenFile, 'operatorTokenFile');
+  if (file !== undefined && raw.operatorToken !== undefined) throw new ConfigError('set operatorToken or operatorTokenFile, not both');
+  let token: string | undefined;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new ConfigError(`cannot read the operator token file ${file}: ${(e as Error).message}`);
+    }
+  } else if (raw.operatorToken !== undefined) token = text(raw.operatorToken, 'operatorToken');
+  if (token !== undefined && (token.length < MIN_OPERATOR_TOKEN_LENGTH || /\s/.test(token)))
+    throw new ConfigError(`the operator token must be at least ${MIN_OPERATOR_TOKEN_LENGTH} characters, without white space`);
+  return { operatorToken: token, operatorTokenFile: file };
 }
 
 function integer(v: unknown, name: string, min: number, max: number): number {

@@ -59,9 +59,9 @@ export function isSignedClaim(ctx: Omit<ApprovalContext, 'electorate'>, approval
   return key !== undefined && ctx.verifier.verify(key, ctx.proposalId, approval.sig);
 }
 
-const badSignature = (proposalId: string, refusals: readonly Refusal[]): RegistryError =>
+const badSignature = (proposalId: string | undefined, refusals: readonly Refusal[]): RegistryError =>
   new RegistryError('BadSignature', truncate(`approval refused (${refusals.map((r) => `${r.signer_id}: ${r.reason}`).join('; ')})`), {
-    hint: `sign the ASCII bytes "registry-approval-v1:${proposalId}" with the signer's Ed25519 key`,
+    hint: `sign the ASCII bytes "registry-approval-v1:${proposalId ?? '<proposal id>'}" with the signer's Ed25519 key`,
   });
 
 /** Every approval must name a signer of the electorate and verify under that signer's key.
@@ -143,4 +143,84 @@ export function newApprovals(held: ReadonlyMap<string, string>, approvals: reado
   const fresh = new Map<string, string>();
   for (const a of approvals) if (!held.has(a.signer_id) && !fresh.has(a.signer_id)) fresh.set(a.signer_id, a.sig);
   return fresh;
+}
+
+// -- the screen: what a request without a valid signature may cost -------------------------------
+
+/** What the screen of POST /registry/proposals decides, before the payload is validated (a
+ * walk over up to 1 MiB) or planned. `refuse` and `refuse-unless-known` carry the error and
+ * refusals the full judgement would give (none is a signed claim, so none is audited). */
+export type Screen =
+  | { verdict: 'pass' }
+  | { verdict: 'refuse'; error: RegistryError; refusals: Refusal[] }
+  /** Refused unless the registry already holds a proposal with this payload (its proposed
+   * signers may add their approvals by sending it again). */
+  | { verdict: 'refuse-unless-known'; error: RegistryError; refusals: Refusal[] };
+
+export interface ScreenInput {
+  /** Every signer set in force so far, genesis first (ApprovalContext.history). */
+  history: readonly SignerSet[];
+  /** The request's approvals, well formed. */
+  approvals: readonly Approval[];
+  /** The ids the payload's set_signers ops name, read from a payload not yet validated. */
+  proposedIds: ReadonlySet<string>;
+  /** The payload hash. Asked only once an approval names a signer of this registry: it costs a
+   * canonicalization of up to 1 MiB, and may throw (a payload with no canonical form is a 400). */
+  payloadHash: () => string;
+  verifier: SignatureCheck;
+}
+
+/** The cheap part of judging a new or known proposal's approvals (SPEC §3, §6, §9), made first
+ * so that nobody without a key makes the service validate, plan or audit anything:
+ * - no approval names a signer the registry has or had, and one names nobody at all (not even a
+ *   signer of the proposed set): refused without hashing the payload;
+ * - approvals name signers of the registry, and none verifies under its key: refused;
+ * - only signers of the proposed set: refused unless the payload is known.
+ * Whatever passes is judged in full by judgeApprovals / judgeNewProposal, which refuse all the
+ * same what the screen refuses; the screen only answers sooner, with the same 422 and no audit
+ * event (no refusal it makes is a signed claim). It may answer 422 where the full judgement
+ * would have found a 400, 409 or 410 first. */
+export function screenApprovals(input: ScreenInput): Screen {
+  const { history, approvals, proposedIds } = input;
+  const named: { approval: Approval; key: string }[] = [];
+  const strangers: Approval[] = [];
+  for (const a of approvals) {
+    const key = registryKeyOf(history, a.signer_id);
+    if (key !== undefined) named.push({ approval: a, key });
+    else if (!proposedIds.has(a.signer_id)) strangers.push(a);
+  }
+  const stranger = (a: Approval): Refusal => ({ signer_id: a.signer_id, reason: NOT_A_SIGNER, signed: false });
+  if (named.length === 0 && strangers.length > 0) {
+    const refusals = strangers.map(stranger);
+    return { verdict: 'refuse', error: badSignature(undefined, refusals), refusals };
+  }
+  if (named.length === 0) {
+    const refusals = approvals.map((a) => ({ signer_id: a.signer_id, reason: NO_CURRENT_SIGNER, signed: false }));
+    return { verdict: 'refuse-unless-known', error: new RegistryError('BadSignature', NO_CURRENT_SIGNER), refusals };
+  }
+  const id = input.payloadHash();
+  if (named.some((n) => input.verifier.verify(n.key, id, n.approval.sig))) return { verdict: 'pass' };
+  const refusals = [
+    ...named.map((n) => ({ signer_id: n.approval.signer_id, reason: BAD_SIGNATURE, signed: false })),
+    ...strangers.map(stranger),
+  ];
+  return { verdict: 'refuse', error: badSignature(id, refusals), refusals };
+}
+
+/** The signer ids a payload's set_signers ops name, read defensively: the payload is whatever
+ * JSON a request sent, not yet validated. */
+export function proposedSignerIds(payload: unknown): Set<string> {
+  const ids = new Set<string>();
+  const ops = (payload as { ops?: unknown } | null)?.ops;
+  if (!Array.isArray(ops)) return ids;
+  for (const op of ops as unknown[]) {
+    if (typeof op !== 'object' || op === null || (op as { op?: unknown }).op !== 'set_signers') continue;
+    const signers = (op as { signer_set?: { signers?: unknown } | null }).signer_set?.signers;
+    if (!Array.isArray(signers)) continue;
+    for (const s of signers as unknown[]) {
+      const id = (s as { id?: unknown } | null)?.id;
+      if (typeof id === 'string') ids.add(id);
+    }
+  }
+  return ids;
 }

@@ -14,9 +14,24 @@ export const SIG_RE = /^[0-9a-f]{128}$/;
 
 export const approvalMessage = (payloadHash: string): Uint8Array => utf8Bytes(APPROVAL_DOMAIN + payloadHash);
 
+/** Keys checked so far and what was found: a point decompression and a subgroup check cost
+ * about 2 ms, and a 64-key set_signers is checked at submission and again at commit. Bounded,
+ * so that a stream of new keys cannot grow it without end. */
+const keyProblems = new Map<string, string | null>();
+const MAX_CHECKED_KEYS = 4096;
+
 /** Why a public key may not sign for the registry, or undefined when it may. */
 export function publicKeyProblem(publicKeyHex: string): string | undefined {
   if (!KEY_RE.test(publicKeyHex)) return 'a public key is 64 lowercase hex characters';
+  const known = keyProblems.get(publicKeyHex);
+  if (known !== undefined) return known ?? undefined;
+  const problem = checkPublicKey(publicKeyHex);
+  if (keyProblems.size >= MAX_CHECKED_KEYS) keyProblems.clear();
+  keyProblems.set(publicKeyHex, problem ?? null);
+  return problem;
+}
+
+function checkPublicKey(publicKeyHex: string): string | undefined {
   let point: ed.Point;
   try {
     point = ed.Point.fromHex(publicKeyHex, false);

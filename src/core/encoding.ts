@@ -1,6 +1,6 @@
 // Canonical bytes and hashes (SPEC §1): RFC 8785 JSON, BLAKE3-256 written `b3:<hex>`.
-import canonicalize from 'canonicalize';
 import { blake3 } from '@noble/hashes/blake3.js';
+import { jcs } from './jcs.js';
 
 const utf8 = new TextEncoder();
 
@@ -11,8 +11,9 @@ export type Digest32 = (bytes: Uint8Array) => Uint8Array;
 
 export const blake3Digest: Digest32 = (bytes) => blake3(bytes);
 
+/** RFC 8785 JSON, as the `canonicalize` package writes it (src/core/jcs.ts, faster). */
 export function canonicalJson(value: unknown): string {
-  const text = canonicalize(value);
+  const text = jcs(value);
   if (text === undefined) throw new TypeError('value has no canonical JSON form');
   return text;
 }

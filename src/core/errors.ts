@@ -23,6 +23,9 @@ export interface ErrorDetails {
   retryable?: boolean;
   /** Seconds, sent as Retry-After for 429/503. */
   retryAfter?: number;
+  /** Why, finer than the code, as rejected_total{reason} counts it: a stable lowercase word
+   * (`frozen`, `overloaded`, `shutting_down`, ...). Unset: the code in snake case. */
+  reason?: string;
 }
 
 export class RegistryError extends Error {
@@ -31,6 +34,7 @@ export class RegistryError extends Error {
   readonly hint: string;
   readonly retryable: boolean;
   readonly retryAfter: number | undefined;
+  readonly reason: string | undefined;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message);
@@ -40,6 +44,7 @@ export class RegistryError extends Error {
     this.hint = details.hint ?? '';
     this.retryable = details.retryable ?? (code === 'RateLimited' || code === 'Unavailable');
     this.retryAfter = details.retryAfter;
+    this.reason = details.reason;
   }
 }
 

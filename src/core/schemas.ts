@@ -118,6 +118,13 @@ export const ProposalSubmission = Type.Object(
 );
 export type ProposalSubmission = Static<typeof ProposalSubmission>;
 
+/** A proposal submission as the write plane screens it before validating it in full: its
+ * approvals checked, its payload only an object (SPEC §6; see screenApprovals). */
+export const SubmissionShape = Type.Object(
+  { payload: Type.Object({}, { additionalProperties: true }), approvals: ProposalSubmission.properties.approvals },
+  closed,
+);
+
 export type ProposalStatus = 'pending' | 'committed' | 'stale' | 'expired';
 export const PROPOSAL_STATUSES: readonly ProposalStatus[] = ['pending', 'committed', 'stale', 'expired'];
 

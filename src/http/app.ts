@@ -8,8 +8,12 @@ import { parseStrictJson } from '../core/strict-json.js';
 import { RegistryError } from '../core/errors.js';
 import type { RegistryContext } from './context.js';
 import { clientErrorHandler, errorHandler, sendError } from './errors.js';
+import { UriTooLong } from './limits.js';
+import { answerWhatNodeRefuses } from './node-answers.js';
+import { countUnrouted, instrumentRoutes, metricsRoutes } from './metrics.js';
 import { recordRoutes, registerOpenApi } from './openapi.js';
 import { opsRoutes } from './routes-ops.js';
+import { operatorRoutes } from './routes-operator.js';
 import { descriptorRoutes } from './routes-descriptors.js';
 import { readRoutes } from './routes-read.js';
 import { streamRoutes } from './routes-stream.js';
@@ -19,9 +23,6 @@ export const BODY_LIMIT = 1024 * 1024;
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export type RegistryApp = ReturnType<typeof buildApp>;
-
-/** How long a client may take to send a whole request: slow senders hold a connection. */
-export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** fast-json-stringify serializers, each compiled when a route first answers an object with
  * it. Every route has a response schema for every status (the OpenAPI document is built from
@@ -36,6 +37,7 @@ const lazySerializers: SerializerFactory = (externalSchemas, options) => {
 };
 
 export function buildApp(ctx: RegistryContext, logger: Logger) {
+  const limits = ctx.guard.limits;
   // Request ids: a random id per process and a counter, unique across restarts and cheaper
   // than a UUID per request on the read path.
   const bootId = randomUUID().slice(0, 8);
@@ -44,11 +46,20 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     loggerInstance: logger,
     schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     bodyLimit: BODY_LIMIT,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    // Node checks request timeouts every 30 s by default, which lets a slow sender hold a
-    // connection for up to twice the limit.
-    http: { connectionsCheckingInterval: 1000 },
-    clientErrorHandler,
+    // Timeouts (README → Operations → Limits and overload): a whole request, its headers (a
+    // header-only slowloris is cut at headersTimeout, not at Node's 60 s), an idle keep-alive
+    // connection. Node checks the first two every 30 s by default, which lets a slow sender
+    // hold a connection for up to twice the limit: every second here.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // requireHostHeader: Node's own 400 for a missing Host has no envelope; the onRequest hook refuses it.
+    http: {
+      connectionsCheckingInterval: 1000,
+      headersTimeout: limits.headersTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      requireHostHeader: false,
+    },
+    clientErrorHandler: (err, socket) => clientErrorHandler(err, socket, (reason) => ctx.metrics.rejected(reason)),
     // Path parameters are proposal ids today and percent-encoded descriptor ids (≤ 256
     // characters, ≤ 768 encoded) next; longer ones reach frameworkErrors below.
     routerOptions: { maxParamLength: 1024 },
@@ -57,6 +68,7 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
       const message = error.message.length > 200 ? `${error.message.slice(0, 200)}…` : error.message;
       request.log.info({ code: 'BadRequest', err: message }, 'request refused');
       void sendError(reply, request, new RegistryError('BadRequest', message));
+      countUnrouted(ctx.metrics, request, 400, 'bad_request');
     },
     requestIdHeader: false,
     genReqId: (req) => {
@@ -70,6 +82,7 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     // Our onRequest hook answers 503 during shutdown, in the envelope and with Retry-After.
     return503OnClosing: false,
   });
+  answerWhatNodeRefuses(app.server);
   // JSON only (SPEC §6): Fastify would otherwise also parse text/plain bodies.
   app.removeContentTypeParser('text/plain');
   // I-JSON (SPEC §1): duplicate names and integers a double would round are refused, naming
@@ -84,16 +97,37 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, request, new RegistryError('NotFound', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`)),
+  // Metrics hooks on every route from here on (route templates as labels), and on the not-found handler.
+  const unmatchedHooks = instrumentRoutes(app, ctx.metrics);
+  app.setNotFoundHandler(unmatchedHooks, (request, reply) =>
+    sendError(
+      reply,
+      request,
+      new RegistryError('NotFound', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`, {
+        hint: 'the registry is served under /registry/ (GET /registry/head), with /version, /healthz, /readyz and /metrics; GET /openapi.json lists every route',
+      }),
+    ),
   );
 
   // Hooks are callback-style and do nothing costly: they run on every read.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // A Transfer-Encoding other than chunked: the body's length is unknown (RFC 9112 §6.3: 400,
+    // then close). First: Node's parser fails on it only once the request is under way, and
+    // closed the connection after any answer, one that had said keep-alive included.
+    const transfer = request.headers['transfer-encoding'];
+    if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
+      reply.header('connection', 'close');
+      return done(
+        new RegistryError('BadRequest', `Transfer-Encoding ${transfer.slice(0, 40)} is not accepted: send chunked or a Content-Length`),
+      );
+    }
+    if (request.raw.url!.length > limits.maxUrlLength) return done(new UriTooLong(request.raw.url!.length, limits.maxUrlLength));
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1')
+      return done(new RegistryError('BadRequest', 'an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)'));
     if (ctx.closing()) {
       reply.header('connection', 'close');
-      return done(new RegistryError('Unavailable', 'the registry is shutting down', { retryAfter: 1 }));
+      return done(new RegistryError('Unavailable', 'the registry is shutting down', { retryAfter: 1, reason: 'shutting_down' }));
     }
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
@@ -125,6 +159,9 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
     done();
   });
 
+  // Overload shedding, body budgets and write rate limits as hooks of each route registered
+  // below, and the connection caps on the server.
+  ctx.guard.install(app);
   // First, so that both see every route: the route table (the OpenAPI test checks the document
   // against it) and the OpenAPI document itself (GET /openapi.json).
   recordRoutes(app);
@@ -133,6 +170,8 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   app.register(descriptorRoutes(ctx));
   app.register(writeRoutes(ctx));
   app.register(opsRoutes(ctx));
+  app.register(operatorRoutes(ctx));
+  app.register(metricsRoutes(ctx));
   app.register(streamRoutes(ctx));
   return app;
 }

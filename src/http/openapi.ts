@@ -128,7 +128,10 @@ export function registerOpenApi<S extends RawServerBase, L extends FastifyBaseLo
       tags: [
         { name: 'read', description: 'The head, versions, descriptors, proposals and the audit log. Never changes state.' },
         { name: 'write', description: 'Proposals and approvals: the only way the registry changes.' },
-        { name: 'ops', description: 'Liveness, readiness, identity and this document.' },
+        {
+          name: 'ops',
+          description: "Liveness, readiness, identity, this document, and the operator's freeze and thaw of the write plane.",
+        },
       ],
       // OpenAPI 3.1 schemas are JSON Schema 2020-12: each component is its schema as it is.
       components: { schemas: components as never },

@@ -188,7 +188,7 @@ export const descriptorRoutes =
             'each in the order asked. Read-only; not cached.',
           tags: ['read'],
           body: BatchBody,
-          response: { 200: BatchAnswer, ...errorAnswers('PayloadTooLarge') },
+          response: { 200: BatchAnswer, ...errorAnswers('PayloadTooLarge', 'RateLimited') },
         },
       },
       async (request, reply) => {

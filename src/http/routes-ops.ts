@@ -33,8 +33,7 @@ export const opsRoutes =
         },
       },
       async (_request, reply) => {
-        const reasons: string[] = [];
-        if (ctx.log.storeProblem) reasons.push(`store: ${ctx.log.storeProblem}`);
+        const reasons = ctx.writeBlockers();
         return reply.header('cache-control', 'no-store').send({ read: true, write: reasons.length === 0, reasons });
       },
     );

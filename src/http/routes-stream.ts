@@ -78,6 +78,15 @@ export const streamRoutes =
         if (refusal === 'address') {
           throw new RegistryError('RateLimited', `${address} has as many stream subscriptions as one address may hold`, { retryAfter: 5 });
         }
+        // HEAD gets the stream's headers and no stream: Node sends no headers for a HEAD answer
+        // before it ends, so a subscription would leave the client waiting for ever.
+        if (request.method === 'HEAD') {
+          return reply
+            .header('content-type', 'text/event-stream; charset=utf-8')
+            .header('cache-control', 'no-store')
+            .header('x-accel-buffering', 'no')
+            .send('');
+        }
         reply.hijack();
         await ctx.hub.open(reply.raw, { filter: query.filter, hints: query.hints, from, address });
       },

@@ -1,7 +1,9 @@
 // The write plane: proposals and approvals go to the single writer.
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { checkJsonShape } from '../core/validate.js';
+import { Approval } from '../core/schemas.js';
+import { checkStrictJson, parseJson } from '../core/strict-json.js';
+import { check, checkJsonShape } from '../core/validate.js';
 import type { RegistryContext } from './context.js';
 import { parseProposalId } from './params.js';
 import {
@@ -19,14 +21,48 @@ export const writeRoutes =
   async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-    // Bodies that JSON.parse accepts but canonical JSON cannot carry, refused before the schema.
-    app.addHook('preValidation', (request, _reply, done) => {
+    // Before the body is read: a frozen registry, or a store write stuck, refuses every write
+    // with 503 and Retry-After (README → Operations); reads go on.
+    app.addHook('onRequest', (_request, _reply, done) => {
       try {
-        checkJsonShape(request.body);
+        ctx.writer.admit();
         done();
       } catch (e) {
         done(e as Error);
       }
+    });
+
+    // The write plane parses its bodies itself: JSON.parse, keeping the text, so that the
+    // cheap checks come before the I-JSON walk over up to 1 MiB (checkStrictJson, in the hook
+    // below) and before schema validation. The root parser does both at once.
+    const texts = new WeakMap<object, string>();
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      try {
+        texts.set(request, body as string);
+        done(null, parseJson(body as string));
+      } catch (e) {
+        done(e as Error, undefined);
+      }
+    });
+
+    // What a request without a valid signature may cost (README → Decisions → Order of checks):
+    // a proposal's approvals are screened first (the writer's screen: ids, then one signature
+    // over the payload hash), an approval body is checked against its small schema. Then the
+    // body must be I-JSON, and what JSON.parse accepts but canonical JSON cannot carry is
+    // refused; only then the schema validates the whole body.
+    app.addHook('preValidation', async (request) => {
+      let walked = false;
+      const strict = (): void => {
+        if (walked) return;
+        walked = true;
+        const text = texts.get(request);
+        if (text !== undefined) checkStrictJson(text);
+      };
+      if (request.routeOptions.url === '/registry/proposals') await ctx.writer.screen(request.body, strict);
+      else check(Approval, request.body, 'the body');
+      strict();
+      checkJsonShape(request.body);
     });
 
     app.post(
@@ -43,7 +79,7 @@ export const writeRoutes =
           response: {
             200: ProposalKnown,
             201: ProposalCreated,
-            ...errorAnswers('StaleVersion', 'Gone', 'PayloadTooLarge', 'BadSignature'),
+            ...errorAnswers('StaleVersion', 'Gone', 'PayloadTooLarge', 'BadSignature', 'RateLimited'),
           },
         },
       },
@@ -71,7 +107,10 @@ export const writeRoutes =
           tags: ['write'],
           params: ProposalIdParams,
           body: ApprovalBody,
-          response: { 200: ProposalApproved, ...errorAnswers('NotFound', 'StaleVersion', 'Gone', 'PayloadTooLarge', 'BadSignature') },
+          response: {
+            200: ProposalApproved,
+            ...errorAnswers('NotFound', 'StaleVersion', 'Gone', 'PayloadTooLarge', 'BadSignature', 'RateLimited'),
+          },
         },
       },
       async (request, reply) => {

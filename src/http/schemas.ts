@@ -27,6 +27,7 @@ import {
   SignerSet,
   Time,
 } from '../core/schemas.js';
+import { MAX_FREEZE_REASON } from '../core/freeze.js';
 import * as EX from './examples.js';
 import { HEAD_CACHE, IMMUTABLE } from './send.js';
 
@@ -433,6 +434,45 @@ export const ReadyAnswer = Type.Object(
     reasons: Type.Array(Type.String(), { description: 'Why writes are not accepted.' }),
   },
   { description: 'Reads are served; whether writes are too.', examples: [EX.READY] },
+);
+
+// The operator's freeze and thaw (README → Operations → Freeze and thaw).
+const FreezeReason = Type.String({
+  minLength: 1,
+  maxLength: MAX_FREEZE_REASON,
+  description: 'Why, in the audit log and in every refusal.',
+});
+
+export const OperatorAuthorization = Type.Object(
+  { authorization: Type.String({ description: '`Bearer <operator token>` (operatorToken / operatorTokenFile).' }) },
+  { additionalProperties: true },
+);
+
+export const FreezeBody = Type.Object(
+  { reason: FreezeReason },
+  { additionalProperties: false, examples: [{ reason: 'signer key compromise under investigation (INC-4127)' }] },
+);
+
+export const ThawBody = Type.Object(
+  { reason: Type.Optional(FreezeReason) },
+  { additionalProperties: false, examples: [{ reason: 'keys rotated' }, {}] },
+);
+
+export const FreezeAnswer = Type.Object(
+  {
+    frozen: Type.Boolean({ description: 'Whether the write plane is frozen now.' }),
+    reason: Type.Optional(Type.String({ description: "Why it is frozen (the frozen audit event's reason)." })),
+    since: Type.Optional(Time),
+    changed: Type.Boolean({ description: 'False when the registry was already in that state: nothing was audited.' }),
+  },
+  {
+    additionalProperties: false,
+    description: "The write plane's state after the command.",
+    examples: [
+      { frozen: true, reason: 'signer key compromise under investigation (INC-4127)', since: '2026-11-23T12:00:00.000Z', changed: true },
+      { frozen: false, changed: true },
+    ],
+  },
 );
 
 export const VersionAnswer = Type.Object(

@@ -13,15 +13,56 @@ export interface PipelineLog {
   info(fields: object, message: string): void;
 }
 
+/** A store write that runs longer than this is slow: /readyz says so, and while one runs
+ * new writes are shed (they would only queue behind it). */
+export const DEFAULT_STORE_SLOW_MS = 1000;
+/** How long /readyz keeps reporting a slow write after it ended, unless a write in time clears it. */
+export const STORE_SLOW_HOLD_MS = 30_000;
+
+export interface AuditedLogOptions {
+  /** See DEFAULT_STORE_SLOW_MS. */
+  slowMs?: number;
+  now?: () => number;
+}
+
 export class AuditedLog {
   private head: AuditHead | null = null;
   /** Why the last store access failed, until one succeeds again. */
   storeProblem: string | undefined;
+  private readonly slowMs: number;
+  private readonly clock: () => number;
+  /** When the store write under way began. */
+  private writingSince: number | undefined;
+  /** The last write, when it took longer than slowMs: how long, and when it ended. */
+  private lastSlow: { ms: number; endedAt: number } | undefined;
+  /** Told of the audit events of each write once it is durable (metrics count them). */
+  onWritten: ((events: readonly AuditFields[]) => void) | undefined;
 
   constructor(
     readonly store: Store,
     private readonly log?: PipelineLog,
-  ) {}
+    options: AuditedLogOptions = {},
+  ) {
+    this.slowMs = options.slowMs ?? DEFAULT_STORE_SLOW_MS;
+    this.clock = options.now ?? (() => performance.now());
+  }
+
+  /** Whether a store write has been running longer than the slow threshold: new writes are
+   * shed rather than queued behind it. */
+  stuck(): boolean {
+    return this.writingSince !== undefined && this.clock() - this.writingSince > this.slowMs;
+  }
+
+  /** Why the store is too slow to take writes now, or undefined: a write running longer than
+   * the threshold, or the last write took longer (until a write in time, or STORE_SLOW_HOLD_MS). */
+  slowness(): string | undefined {
+    const now = this.clock();
+    if (this.writingSince !== undefined && now - this.writingSince > this.slowMs)
+      return `a store write has been running for ${Math.round(now - this.writingSince)} ms (slow above ${this.slowMs} ms)`;
+    if (this.lastSlow && now - this.lastSlow.endedAt < STORE_SLOW_HOLD_MS)
+      return `the last store write took ${Math.round(this.lastSlow.ms)} ms (slow above ${this.slowMs} ms)`;
+    return undefined;
+  }
 
   /** Loads the audit head, refusing an audit log whose last event was edited. */
   async open(): Promise<void> {
@@ -42,13 +83,20 @@ export class AuditedLog {
       chained.push(e);
       head = { seq: e.event.seq, hash: e.hash };
     }
+    const started = this.clock();
+    this.writingSince = started;
     try {
       await this.store.write({ ...batch, audit: chained });
       this.storeProblem = undefined;
     } catch (e) {
       throw this.unavailable(e, 'written');
+    } finally {
+      const ended = this.clock();
+      this.writingSince = undefined;
+      this.lastSlow = ended - started > this.slowMs ? { ms: ended - started, endedAt: ended } : undefined;
     }
     this.head = head;
+    this.onWritten?.(events);
   }
 
   audit(events: readonly AuditFields[]): Promise<void> {
@@ -67,6 +115,9 @@ export class AuditedLog {
   private unavailable(e: unknown, what: 'read' | 'written'): RegistryError {
     this.storeProblem = (e as Error).message;
     this.log?.error({ err: e }, `the log could not be ${what}`);
-    return new RegistryError('Unavailable', `the log could not be ${what}; nothing was changed`, { retryAfter: 1 });
+    return new RegistryError('Unavailable', `the log could not be ${what}; nothing was changed`, {
+      retryAfter: 1,
+      reason: 'store_unavailable',
+    });
   }
 }

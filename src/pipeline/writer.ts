@@ -7,6 +7,8 @@ import {
   judgeApprovals,
   judgeNewProposal,
   newApprovals,
+  proposedSignerIds,
+  screenApprovals,
   refuseAll,
   refuseSettled,
   refusalEvents,
@@ -16,10 +18,22 @@ import {
 import type { AuditFields } from '../core/audit.js';
 import { ApprovalVerifier } from '../core/crypto.js';
 import { canonicalBytes, canonicalJson, formatTime, hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
-import { RegistryError } from '../core/errors.js';
+import { badRequest, RegistryError } from '../core/errors.js';
+import { freezeReason, freezeStateOf, freezeTransition, frozenError, THAWED, type FreezeState } from '../core/freeze.js';
+import { jcs, NoCanonicalForm, TooDeep } from '../core/jcs.js';
 import { checkProposalHeader, foreignRegistry, isExpired, setSignersOf, settledBy } from '../core/proposal.js';
 import { buildCommitRecord } from '../core/records.js';
-import type { Approval, CommitRecord, Descriptor, ProposalPayload, ProposalSubmission, SignerSet } from '../core/schemas.js';
+import {
+  SubmissionShape,
+  type Approval,
+  type AuditEvent,
+  type CommitRecord,
+  type Descriptor,
+  type ProposalPayload,
+  type ProposalSubmission,
+  type SignerSet,
+} from '../core/schemas.js';
+import { check, MAX_JSON_DEPTH } from '../core/validate.js';
 import { hasQuorum, type Electorate } from '../core/signers.js';
 import { planOps, type Delta } from '../core/state.js';
 import type { HeadView } from '../state/head-view.js';
@@ -61,6 +75,14 @@ export interface WriterOptions {
   logger?: PipelineLog;
   /** Pending proposals beyond this are refused 503: each holds a row and a slot in memory. */
   maxPending?: number;
+  /** Told of each commit (metrics). */
+  observer?: WriterObserver;
+}
+
+/** What the writer reports as it goes; each call is synchronous and cheap. */
+export interface WriterObserver {
+  /** A commit, durable and the head moved, `seconds` after its request entered the queue. */
+  committed(seconds: number, approvals: number): void;
 }
 
 export const DEFAULT_MAX_PENDING = 1000;
@@ -75,10 +97,17 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   private readonly digest: Digest32;
   private readonly logger: PipelineLog | undefined;
   private readonly maxPending: number;
+  private readonly observer: WriterObserver | undefined;
+  /** When the running step's request entered the queue (performance.now()). */
+  private queuedAt = 0;
   private readonly pending = new Map<string, Pending>();
+  /** The write plane's freeze state: the last `frozen` or `thawed` audit event's. */
+  private freeze: FreezeState = THAWED;
   private tail: Promise<unknown> = Promise.resolve();
   /** Refused approvals, by whether they were audited (signed claims) or only logged. */
   readonly refusals = { audited: 0, unaudited: 0 };
+  /** Payload ids and canonical texts that screen() computed, for the submit() of the same body. */
+  private readonly screened = new WeakMap<object, { id: string; text: string }>();
 
   constructor(options: WriterOptions) {
     super();
@@ -90,11 +119,14 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     this.digest = options.view.state.digest;
     this.logger = options.logger;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    this.observer = options.observer;
   }
 
   /** Loads the audit head and the pending proposals; settles those that can no longer commit. */
   async open(): Promise<void> {
     await this.log.open();
+    const lastFreeze = await this.log.store.lastFreezeEvent();
+    this.freeze = freezeStateOf(lastFreeze === undefined ? undefined : (JSON.parse(lastFreeze) as AuditEvent));
     const offBase: string[] = [];
     for (let after = 0; ;) {
       const page = await this.log.store.proposals({ status: 'pending', afterSeq: after, limit: PAGE });
@@ -121,10 +153,104 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     return this.pending.size;
   }
 
+  get freezeState(): FreezeState {
+    return this.freeze;
+  }
+
+  /** Why the write plane refuses writes now, one reason each (the store fails or is slow, the
+   * registry is frozen); empty when it takes them. Overload is the HTTP layer's to add. */
+  blockers(): string[] {
+    const reasons: string[] = [];
+    if (this.log.storeProblem) reasons.push(`store: ${this.log.storeProblem}`);
+    const slow = this.log.slowness();
+    if (slow) reasons.push(`store: ${slow}`);
+    if (this.freeze.frozen) reasons.push(`frozen: ${this.freeze.reason}`);
+    return reasons;
+  }
+
+  /** Refuses a new write before its body is read: the registry is frozen, or a store write is
+   * stuck (new writes would only queue behind it). A failing store is not refused here: the
+   * next write is what finds out that it works again. */
+  admit(): void {
+    if (this.freeze.frozen) throw frozenError(this.freeze);
+    if (this.log.stuck()) {
+      throw new RegistryError('Unavailable', `the log is not taking writes: ${this.log.slowness() ?? 'a store write is stuck'}`, {
+        retryAfter: 5,
+        reason: 'store_slow',
+      });
+    }
+  }
+
+  /** Freezes the write plane (an operator's command): audits `frozen` with the reason. Nothing
+   * is committed; pending proposals stay pending. Freezing a frozen registry changes nothing. */
+  freezeWrites(reason: string): Promise<{ changed: boolean; state: FreezeState }> {
+    return this.transition('frozen', freezeReason(reason, true));
+  }
+
+  /** Thaws the write plane: audits `thawed`, with the reason when one is given. */
+  thawWrites(reason?: string): Promise<{ changed: boolean; state: FreezeState }> {
+    return this.transition('thawed', freezeReason(reason, false));
+  }
+
+  private transition(to: 'frozen' | 'thawed', reason: string | undefined): Promise<{ changed: boolean; state: FreezeState }> {
+    return this.run(async () => {
+      const step = freezeTransition(this.freeze, to, reason, formatTime(this.now()));
+      if (!step) return { changed: false, state: this.freeze };
+      await this.log.audit([step.event]);
+      this.freeze = step.next;
+      this.logger?.info({ kind: to, reason }, to === 'frozen' ? 'write plane frozen' : 'write plane thawed');
+      return { changed: true, state: this.freeze };
+    });
+  }
+
+  /** In the queue: a write that was queued before a freeze landed is refused all the same. */
+  private refuseFrozen(): void {
+    if (this.freeze.frozen) throw frozenError(this.freeze);
+  }
+
+  /** The screen of POST /registry/proposals (core screenApprovals), run on the parsed body
+   * before it is validated in full: a request that no signer of the registry validly signed is
+   * refused here, for the cost of reading its approvals and, when one names a signer of the
+   * registry, of hashing its payload once (the id and canonical text are kept for submit()).
+   * `strict` checks that the body is I-JSON; it runs before the payload is hashed, so that an
+   * ambiguous body is a 400 rather than a signature that does not verify. Refusals are counted
+   * and logged like the writer's own, and never audited: none is a signed claim (SPEC §9). */
+  async screen(body: unknown, strict: () => void): Promise<void> {
+    const { payload, approvals } = check(SubmissionShape, body, 'the body');
+    let memo: { id: string; text: string } | undefined;
+    const payloadHash = (): string => {
+      if (memo === undefined) {
+        strict();
+        const text = canonicalPayload(payload);
+        memo = { id: hashBytes(utf8Bytes(text), this.digest), text };
+        this.screened.set(payload, memo);
+      }
+      return memo.id;
+    };
+    const history = this.view.state.signerSets;
+    const result = screenApprovals({ history, approvals, proposedIds: proposedSignerIds(payload), payloadHash, verifier: this.verifier });
+    if (result.verdict === 'pass') return;
+    if (result.verdict === 'refuse-unless-known') {
+      const id = payloadHash();
+      if (this.pending.has(id) || (await this.log.read((s) => s.proposal(id))) !== undefined) return;
+    }
+    this.refusals.unaudited += result.refusals.length;
+    this.logger?.info(
+      {
+        proposal_id: memo?.id,
+        code: result.error.code,
+        refusals: result.refusals.map((r) => ({ signer_id: r.signer_id, reason: r.reason, audited: false })),
+      },
+      'approvals refused',
+    );
+    throw result.error;
+  }
+
   /** POST /registry/proposals. */
   submit(body: ProposalSubmission): Promise<{ created: boolean; view: ProposalView }> {
     return this.run(async () => {
-      const id = hashBytes(canonicalBytes(body.payload), this.digest);
+      this.refuseFrozen();
+      const id = this.screened.get(body.payload)?.id ?? hashBytes(canonicalBytes(body.payload), this.digest);
       const known = this.pending.get(id);
       // A known payload answers with its current status; an expired one is settled first.
       if (known && !isExpired(known.expiresAt, this.now())) return { created: false, view: await this.addApprovals(known, body.approvals) };
@@ -143,6 +269,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   /** POST /registry/proposals/{id}/approvals. */
   approve(id: string, approval: Approval): Promise<ProposalView> {
     return this.run(async () => {
+      this.refuseFrozen();
       const pending = this.pending.get(id);
       if (pending) return this.addApprovals(pending, [approval]);
       const stored = await this.log.read((s) => s.proposal(id));
@@ -168,7 +295,11 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   // -- steps, each running inside the queue --------------------------------------------------
 
   private run<T>(step: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(step);
+    const queuedAt = performance.now();
+    const result = this.tail.then(() => {
+      this.queuedAt = queuedAt;
+      return step();
+    });
     this.tail = result.catch(() => undefined);
     return result;
   }
@@ -186,6 +317,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     if (this.pending.size >= this.maxPending) {
       throw new RegistryError('Unavailable', `${this.pending.size} proposals are pending; approve or let some expire first`, {
         retryAfter: 60,
+        reason: 'too_many_pending',
       });
     }
     const delta = planOps(this.view.state, payload.ops, head.version + 1);
@@ -194,7 +326,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     const batch: WriteBatch = {
       proposal: {
         id,
-        payloadText: canonicalJson(payload),
+        payloadText: this.screened.get(payload)?.text ?? canonicalJson(payload),
         baseVersion: payload.base_version,
         createdAt: payload.created_at,
         expiresAt,
@@ -310,6 +442,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     const after = new Map(delta.puts.map((e) => [e.descriptor.id, e.descriptor]));
     const descriptors = delta.changed.map((id) => ({ id, before: this.view.index.get(id)?.descriptor, after: after.get(id) }));
     this.view.advance(record, hash, text, delta);
+    this.observer?.committed((performance.now() - this.queuedAt) / 1000, record.approvals.length);
     this.pending.clear();
     try {
       this.emit('commit', { record, hash, changed: delta.changed, descriptors });
@@ -380,5 +513,24 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
 
   private pendingView(p: Pending): ProposalView {
     return viewOf(p.id, 'pending', p.approvals.keys(), p.electorate.current.threshold, p.electorate.proposed?.threshold);
+  }
+}
+
+/** A screened payload's canonical JSON; a 400 for one that has none (SPEC §1, as checkJsonShape says it). */
+function canonicalPayload(payload: object): string {
+  try {
+    // The payload sits one level inside the body, which may nest MAX_JSON_DEPTH levels.
+    const text = jcs(payload, MAX_JSON_DEPTH - 1);
+    if (text === undefined) throw badRequest('the payload has no JSON form');
+    return text;
+  } catch (e) {
+    if (e instanceof TooDeep) throw badRequest(`the body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    if (e instanceof NoCanonicalForm)
+      throw badRequest(
+        e.what === 'number'
+          ? 'a number in the body is out of the range of a double'
+          : `a ${e.what} in the body holds a lone UTF-16 surrogate`,
+      );
+    throw e;
   }
 }

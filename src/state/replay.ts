@@ -16,7 +16,12 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
   if (!stored) {
     await store.initialize({ version: 0, hash: genesis.hash, text, payloadHash: genesis.record.payload_hash });
   } else if (stored.hash !== genesis.hash) {
-    throw new IntegrityError(`the database holds another registry (genesis ${stored.hash}), not genesis ${genesis.hash}`, 0);
+    const storedId = (JSON.parse(stored.text) as { registry_id?: unknown }).registry_id;
+    throw new IntegrityError(
+      `the database holds another registry: ${String(storedId)} (genesis ${stored.hash}), not ${genesis.payload.registry_id} ` +
+        `(genesis ${genesis.hash}): serve it with its own genesis record, or choose another --db`,
+      0,
+    );
   }
   const view = new HeadView(genesis, text, digest);
   // The state follows every commit; the head (and its response bytes) is published once.

@@ -97,6 +97,10 @@ export class SqliteStore implements Store {
       setStatus: db.prepare("UPDATE proposals SET status = ?, version = ? WHERE id = ? AND status = 'pending'"),
       auditHead: db.prepare<[], AuditHead>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1'),
       audit: db.prepare<[number, number], { event: string }>('SELECT event FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?'),
+      // The WHERE clause is the partial index audit_freezes's own (migration 003), so that it is used.
+      lastFreeze: db.prepare<[], { event: string }>(
+        "SELECT event FROM audit WHERE json_extract(event, '$.kind') IN ('frozen', 'thawed') ORDER BY seq DESC LIMIT 1",
+      ),
       insertAudit: db.prepare('INSERT INTO audit (seq, hash, event) VALUES (?, ?, ?)'),
       insertSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
       setting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?'),
@@ -161,6 +165,10 @@ export class SqliteStore implements Store {
 
   async audit(fromSeq: number, limit: number): Promise<string[]> {
     return this.stmt.audit.all(fromSeq, limit).map((r) => r.event);
+  }
+
+  async lastFreezeEvent(): Promise<string | undefined> {
+    return this.stmt.lastFreeze.get()?.event;
   }
 
   async write(batch: WriteBatch): Promise<void> {

@@ -81,6 +81,9 @@ export interface Store {
   auditHead(): Promise<AuditHead | null>;
   /** Audit events' canonical JSON from `fromSeq` on, at most `limit`. */
   audit(fromSeq: number, limit: number): Promise<string[]>;
+  /** The last `frozen` or `thawed` audit event's canonical JSON, or undefined: the write
+   * plane's freeze state, found without reading the whole audit log. */
+  lastFreezeEvent(): Promise<string | undefined>;
   write(batch: WriteBatch): Promise<void>;
   /** The setting `name`, created with `initial()` by the first caller that asks for it. */
   setting(name: string, initial: () => string): Promise<string>;

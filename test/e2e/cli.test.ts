@@ -259,7 +259,7 @@ describe('registry CLI, end to end', () => {
     expect(proposed.version).toBeUndefined();
     proposalId = proposed.proposal_id;
 
-    const approved = await okJson('approve', proposalId, '--url', url, '--key', key('bob'));
+    const approved = await okJson('approve', proposalId, '--url', url, '--key', key('bob'), '--yes');
     expect(approved).toMatchObject({ proposal_id: proposalId, status: 'committed', version: 1 });
 
     const [head, shown] = await Promise.all([okJson<HeadJson>('status', '--url', url), okJson('status', '--url', url, proposalId)]);
@@ -275,7 +275,7 @@ describe('registry CLI, end to end', () => {
     expect(record.json.approvals.map((a) => a.signer_id)).toEqual(['alice', 'bob']);
   });
 
-  it('refuses an approval by a key that is not a signer, with BadSignature on stderr', async () => {
+  it('refuses an approval by a key that is not a signer before signing, saying whose key it is not', async () => {
     const mallory = (await ok('keygen', '--out', key('mallory'), '--id', 'mallory')).trim();
     expect(mallory).toMatch(HEX64);
     const opsFile = join(dir, 'ops2.json');
@@ -284,16 +284,17 @@ describe('registry CLI, end to end', () => {
     expect(pending).toMatchObject({ status: 'pending' });
 
     const [refused, forged] = await Promise.all([
-      run('approve', pending.proposal_id, '--url', url, '--key', key('mallory')),
-      // mallory's key under carol's name: a signature that does not verify.
-      run('approve', pending.proposal_id, '--url', url, '--key', key('mallory'), '--id', 'carol'),
+      run('approve', pending.proposal_id, '--url', url, '--key', key('mallory'), '--yes'),
+      // mallory's key under carol's name: the CLI sees it is not carol's key and signs nothing.
+      run('approve', pending.proposal_id, '--url', url, '--key', key('mallory'), '--id', 'carol', '--yes'),
     ]);
-    expect(refused.code).not.toBe(0);
-    expect(refused.code).not.toBeNull();
-    expect(refused.stderr).toContain('BadSignature');
+    expect(refused.code).toBe(9);
+    expect(refused.stderr).toContain('registry: mallory is not a signer on registry e2e (its signers: alice, bob, carol)');
     expect(refused.stdout).toBe('');
-    expect(forged.code).not.toBe(0);
-    expect(forged.stderr).toContain('BadSignature');
+    expect(forged.code).toBe(9);
+    expect(forged.stderr).toMatch(
+      /registry: this key's public key [0-9a-f]+… is not carol's key on registry e2e \([0-9a-f]+…\); check --key/,
+    );
 
     const [still, head] = await Promise.all([okJson('status', '--url', url, pending.proposal_id), okJson('status', '--url', url)]);
     expect(still).toMatchObject({ status: 'pending', approvals: [{ signer_id: 'alice' }] });

@@ -227,8 +227,8 @@ describe('registry watch, end to end', () => {
     expect(past.stderr).toMatch(/^registry: the stream refused the resume point: .*past the head/m);
 
     const usage = new Watch(['--filter', 'x']);
-    expect(await usage.exited).toEqual({ code: 1, signal: null });
-    expect(usage.stderr).toMatch(/^--url is required/);
+    expect(await usage.exited).toEqual({ code: 2, signal: null });
+    expect(usage.stderr).toBe("registry watch: required option '--url <url>' not specified; see registry watch --help\n");
   });
 });
 

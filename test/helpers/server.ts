@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { DEFAULTS, type Config } from '../../src/config/config.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
 import { createLogger } from '../../src/obs/logger.js';
-import { startRegistry, type RunningRegistry } from '../../src/server.js';
+import { startRegistry, type RunningRegistry, type StartOptions } from '../../src/server.js';
 
 export interface TestRegistry extends RunningRegistry {
   dir: string;
@@ -18,9 +18,17 @@ export function tempDir(prefix = 'registry-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** The limits tests run with unless they set their own (see startTestRegistry). */
+export const TEST_LIMITS: Partial<Config> = {
+  writeRatePerAddress: 0,
+  writeRatePerSigner: 0,
+  shedReadsEventLoopDelayMs: 0,
+  shedWritesEventLoopDelayMs: 0,
+};
+
 export async function startTestRegistry(
   genesis: CommitRecord,
-  options: { dir?: string; config?: Partial<Config>; logger?: Logger } = {},
+  options: { dir?: string; config?: Partial<Config>; logger?: Logger; wrapStore?: StartOptions['wrapStore'] } = {},
 ): Promise<TestRegistry> {
   const dir = options.dir ?? tempDir();
   const genesisPath = join(dir, 'genesis.json');
@@ -32,10 +40,14 @@ export async function startTestRegistry(
     port: 0,
     dataDir: dir,
     logLevel: 'silent' as const,
+    // Tests commit hundreds of times a second from one address and signer, and run CPU-heavy
+    // code on the server's own event loop: write rate limits and shedding on event-loop delay
+    // are off unless a test sets them (test/integration/limits.test.ts does).
+    ...TEST_LIMITS,
     ...options.config,
     genesis: options.config?.genesis ?? genesisPath,
   };
-  const running = await startRegistry(config, options.logger ?? createLogger(config.logLevel));
+  const running = await startRegistry(config, options.logger ?? createLogger(config.logLevel), { wrapStore: options.wrapStore });
   return Object.assign(running, { dir, db, genesisPath });
 }
 

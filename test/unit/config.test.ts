@@ -37,6 +37,13 @@ describe('configuration', () => {
     expect(() => loadConfig({}, { REGISTRY_STREAM_QUEUE_BYTES: '1e6' })).toThrow(ConfigError);
   });
 
+  it('reads the limits from each source, and refuses a headers timeout longer than the request timeout', () => {
+    const c = loadConfig({ writeRatePerSigner: '0' }, { REGISTRY_HEADERS_TIMEOUT_MS: '2000', REGISTRY_MAX_CONNECTIONS_PER_ADDRESS: '10' });
+    expect(c).toMatchObject({ headersTimeoutMs: 2000, maxConnectionsPerAddress: 10, writeRatePerSigner: 0, requestTimeoutMs: 30_000 });
+    expect(() => loadConfig({ headersTimeoutMs: '40000' }, {})).toThrow(/headersTimeoutMs \(40000\) must not exceed requestTimeoutMs/);
+    expect(() => loadConfig({ maxBodyBytesPerAddress: '1000' }, {})).toThrow(/maxBodyBytesPerAddress must be an integer from 1048576/);
+  });
+
   it('accepts the example config file', () => {
     expect(loadConfig({ config: new URL('../../config/registry.example.json', import.meta.url).pathname }, {}).genesis).toBe(
       './genesis.json',

@@ -13,10 +13,12 @@ import {
   NO_CURRENT_SIGNER,
   NOT_A_SIGNER,
   newApprovals,
+  proposedSignerIds,
   refusalEvents,
   refuseAll,
   refuseSettled,
   registryKeyOf,
+  screenApprovals,
   STALE,
   type ApprovalContext,
   type Refusal,
@@ -249,5 +251,95 @@ describe('registryKeyOf and isSignedClaim', () => {
     expect(isSignedClaim(ctx, { signer_id: 'dave', sig: signApproval(secret('alice'), proposalId) })).toBe(false);
     expect(isSignedClaim(ctx, { signer_id: 'dave', sig: signApproval(secret('dave'), vectors.payloads[1]!.hash) })).toBe(false);
     expect(isSignedClaim(ctx, { signer_id: 'erin', sig: signApproval(secret('erin'), proposalId) })).toBe(false);
+  });
+});
+
+describe('screenApprovals: the cheap checks first (what a request without a valid signature costs)', () => {
+  const screenOf = (c: AdmissionCase, hashed: { count: number } = { count: 0 }) =>
+    screenApprovals({
+      history: c.history,
+      approvals: c.approvals,
+      proposedIds: new Set(c.proposed?.signers.map((s) => s.id) ?? []),
+      payloadHash: () => {
+        hashed.count++;
+        return c.proposal_id;
+      },
+      verifier: new ApprovalVerifier(),
+    });
+
+  it('refuses only what the full judgement refuses, and only what it would not audit', () => {
+    let refused = 0;
+    for (const c of vectors.cases) {
+      const screen = screenOf(c);
+      // A known payload passes a 'refuse-unless-known' screen: the writer judges it in full.
+      const refuses = screen.verdict === 'refuse' || (screen.verdict === 'refuse-unless-known' && c.mode !== 'known');
+      if (!refuses) continue;
+      refused++;
+      expect(c.ok, c.name).toBe(false);
+      expect(c.audited, c.name).toEqual([]);
+      expect(screen.error.code).toBe('BadSignature');
+      expect(screen.refusals.every((r) => !r.signed)).toBe(true);
+    }
+    expect(refused).toBeGreaterThanOrEqual(3);
+  });
+
+  it('passes every request the full judgement accepts', () => {
+    for (const c of vectors.cases.filter((v) => v.ok)) {
+      const screen = screenOf(c);
+      expect(screen.verdict === 'pass' || (screen.verdict === 'refuse-unless-known' && c.mode === 'known'), c.name).toBe(true);
+    }
+  });
+
+  it('hashes the payload only when an approval names a signer of the registry', () => {
+    const history = [vectors.cases[0]!.current];
+    const member = history[0]!.signers[0]!.id;
+    const hashed = { count: 0 };
+    const input = (approvals: Approval[], proposedIds: string[] = []) =>
+      screenApprovals({
+        history,
+        approvals,
+        proposedIds: new Set(proposedIds),
+        payloadHash: () => {
+          hashed.count++;
+          return 'b3:' + '0'.repeat(64);
+        },
+        verifier: new ApprovalVerifier(),
+      });
+    const sig = '1'.repeat(128);
+    expect(input([{ signer_id: 'mallory', sig }])).toMatchObject({
+      verdict: 'refuse',
+      refusals: [{ signer_id: 'mallory', reason: NOT_A_SIGNER }],
+    });
+    expect(input([{ signer_id: 'newcomer', sig }], ['newcomer'])).toMatchObject({ verdict: 'refuse-unless-known' });
+    expect(hashed.count).toBe(0);
+    expect(
+      input([
+        { signer_id: member, sig },
+        { signer_id: 'mallory', sig },
+      ]),
+    ).toMatchObject({
+      verdict: 'refuse',
+      refusals: [
+        { signer_id: member, reason: BAD_SIGNATURE, signed: false },
+        { signer_id: 'mallory', reason: NOT_A_SIGNER, signed: false },
+      ],
+    });
+    expect(hashed.count).toBe(1);
+  });
+
+  it('reads the proposed signer ids of any payload without trusting its shape', () => {
+    expect(
+      proposedSignerIds({ ops: [{ op: 'set_signers', signer_set: { signers: [{ id: 'a' }, { id: 'b' }, null, { id: 3 }] } }] }),
+    ).toEqual(new Set(['a', 'b']));
+    for (const junk of [
+      null,
+      1,
+      'x',
+      [],
+      {},
+      { ops: 'x' },
+      { ops: [null, 1, { op: 'set_signers' }, { op: 'set_signers', signer_set: 'x' }] },
+    ])
+      expect(proposedSignerIds(junk)).toEqual(new Set());
   });
 });
