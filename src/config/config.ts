@@ -65,6 +65,12 @@ export interface Config {
   writeBurstPerAddress: number;
   writeRatePerSigner: number;
   writeBurstPerSigner: number;
+  /** Refused writes per client address, in KiB of their bodies: a bucket refilling this many KiB
+   * a second, holding at most the burst (429 beyond, before the body is read); 0: no limit.
+   * What a party without a key can make the service spend is in proportion to the bytes it
+   * sends (parsing and hashing them), and this is what bounds it per address. */
+  refusedKibPerAddress: number;
+  refusedBurstKibPerAddress: number;
   /** Bytes of request bodies in progress, in all (503 beyond) and per client address (429 beyond). */
   maxBodyBytesInFlight: number;
   maxBodyBytesPerAddress: number;
@@ -95,6 +101,8 @@ const INTEGER_RANGES = {
   writeBurstPerAddress: [1, 1_000_000],
   writeRatePerSigner: [0, 1_000_000],
   writeBurstPerSigner: [1, 1_000_000],
+  refusedKibPerAddress: [0, 1_000_000_000],
+  refusedBurstKibPerAddress: [1, 1_000_000_000],
   maxBodyBytesInFlight: [1024 * 1024, 2 ** 40],
   maxBodyBytesPerAddress: [1024 * 1024, 2 ** 40],
 } as const;
@@ -132,6 +140,8 @@ export const DEFAULTS: Config = {
   writeBurstPerAddress: 500,
   writeRatePerSigner: 50,
   writeBurstPerSigner: 500,
+  refusedKibPerAddress: 1024,
+  refusedBurstKibPerAddress: 8192,
   maxBodyBytesInFlight: 64 * 1024 * 1024,
   maxBodyBytesPerAddress: 8 * 1024 * 1024,
 };
@@ -170,6 +180,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   writeBurstPerAddress: 'REGISTRY_WRITE_BURST_PER_ADDRESS',
   writeRatePerSigner: 'REGISTRY_WRITE_RATE_PER_SIGNER',
   writeBurstPerSigner: 'REGISTRY_WRITE_BURST_PER_SIGNER',
+  refusedKibPerAddress: 'REGISTRY_REFUSED_KIB_PER_ADDRESS',
+  refusedBurstKibPerAddress: 'REGISTRY_REFUSED_BURST_KIB_PER_ADDRESS',
   maxBodyBytesInFlight: 'REGISTRY_MAX_BODY_BYTES_IN_FLIGHT',
   maxBodyBytesPerAddress: 'REGISTRY_MAX_BODY_BYTES_PER_ADDRESS',
 };

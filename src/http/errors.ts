@@ -101,10 +101,17 @@ function writeContext(request: FastifyRequest): { proposal_id?: string; signer_i
   return out;
 }
 
+/** The level of a request's log lines: info for what went wrong, debug for successes and for the
+ * refusals of the limits and of overload (429, 503), which come in floods and are counted in
+ * rejected_total by reason. A store failure behind a 503 is logged at error where it happens. */
+export function logLevelOf(status: number): 'info' | 'debug' {
+  return status >= 400 && status !== 429 && status !== 503 ? 'info' : 'debug';
+}
+
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const known = toRegistryError(error);
   if (known) {
-    request.log.info({ code: known.code, err: known.message, ...writeContext(request) }, 'request refused');
+    request.log[logLevelOf(known.status)]({ code: known.code, err: known.message, ...writeContext(request) }, 'request refused');
     return sendError(reply, request, known);
   }
   // A bug of ours. SPEC §7 has no 500 code; the caller may retry and an operator is paged by the log.

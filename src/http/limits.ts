@@ -26,6 +26,8 @@ export type Limits = Pick<
   | 'writeBurstPerAddress'
   | 'writeRatePerSigner'
   | 'writeBurstPerSigner'
+  | 'refusedKibPerAddress'
+  | 'refusedBurstKibPerAddress'
   | 'maxBodyBytesInFlight'
   | 'maxBodyBytesPerAddress'
 >;

@@ -12,7 +12,11 @@
 //   `RateLimited`, Retry-After), and one per signer. A signer's bucket is checked before the
 //   request runs but charged only for requests whose approvals verified (a 2xx, or an audited
 //   409/410 on the approvals route): the signer id in a body is a claim until its signature
-//   verifies, and charging claims would let anyone without a key lock a signer out.
+//   verifies, and charging claims would let anyone without a key lock a signer out;
+// - write routes: a bucket of refused-body KiB per client address, charged when a write is
+//   refused (400, 413, 415, 422) and checked before the next body is read (429): parsing and
+//   hashing a body nobody can sign costs in proportion to its bytes, so this bounds what one
+//   address without a key can make the service spend.
 //
 // The read path pays one hook call and three comparisons when the requests in flight are counted
 // elsewhere (the metrics' counter, given as `inFlight`), else also a counter and a 'close' listener.
@@ -62,6 +66,8 @@ export interface GuardRefusals {
   addressBodies: number;
   /** 503: all bodies in progress. */
   bodies: number;
+  /** 429: an address's refused writes. */
+  addressRefused: number;
 }
 
 export interface LoadGuardOptions {
@@ -82,7 +88,15 @@ export class LoadGuard {
   private readonly counter: { inFlight: number };
   /** Whether the guard counts requests in flight itself. */
   private readonly counts: boolean;
-  readonly refused: GuardRefusals = { readsShed: 0, writesShed: 0, addressRate: 0, signerRate: 0, addressBodies: 0, bodies: 0 };
+  readonly refused: GuardRefusals = {
+    readsShed: 0,
+    writesShed: 0,
+    addressRate: 0,
+    signerRate: 0,
+    addressBodies: 0,
+    bodies: 0,
+    addressRefused: 0,
+  };
   /** Sockets refused at accept; set once installed. */
   connections: { refused: ConnectionRefusals; maxConnections: number; open: () => number } | undefined;
 
@@ -95,6 +109,7 @@ export class LoadGuard {
   private samples = 0;
   private readonly byAddress: TokenBuckets | undefined;
   private readonly bySigner: TokenBuckets | undefined;
+  private readonly refusedByAddress: TokenBuckets | undefined;
   private readonly bodyBytesByAddress = new Map<string, number>();
   private readonly logger: Logger | undefined;
   private readonly bodyLimit: number;
@@ -115,12 +130,14 @@ export class LoadGuard {
     this.writeInFlight = limits.shedWritesInFlight || Infinity;
     if (limits.writeRatePerAddress > 0) this.byAddress = new TokenBuckets(limits.writeRatePerAddress, limits.writeBurstPerAddress);
     if (limits.writeRatePerSigner > 0) this.bySigner = new TokenBuckets(limits.writeRatePerSigner, limits.writeBurstPerSigner);
+    if (limits.refusedKibPerAddress > 0)
+      this.refusedByAddress = new TokenBuckets(limits.refusedKibPerAddress, limits.refusedBurstKibPerAddress);
     const delays = limits.shedReadsEventLoopDelayMs > 0 || limits.shedWritesEventLoopDelayMs > 0;
     if (delays) {
       this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
       this.histogram.enable();
     }
-    if (delays || this.byAddress || this.bySigner) {
+    if (delays || this.byAddress || this.bySigner || this.refusedByAddress) {
       this.timer = setInterval(() => this.sample(), SAMPLE_MS);
       this.timer.unref();
     }
@@ -218,6 +235,22 @@ export class LoadGuard {
     return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
       if (this.counter.inFlight >= this.writeInFlight || this.writesDelayed) return done(this.shed('writesShed'));
       const address = addressKey(request.socket.remoteAddress);
+      const refusedWait = this.refusedByAddress?.wait(address) ?? 0;
+      if (refusedWait > 0) {
+        this.refused.addressRefused++;
+        reply.header('connection', 'close');
+        return done(
+          new RegistryError(
+            'RateLimited',
+            `too many refused writes from ${address}: at most ${this.limits.refusedKibPerAddress} KiB of refused bodies a second`,
+            {
+              retryAfter: Math.ceil(refusedWait),
+              hint: 'fix the requests that were refused, then retry after the Retry-After delay',
+              reason: 'refused_per_address',
+            },
+          ),
+        );
+      }
       const wait = this.byAddress?.tryTake(address) ?? 0;
       if (wait > 0) {
         this.refused.addressRate++;
@@ -237,6 +270,7 @@ export class LoadGuard {
         if (this.counts) this.counter.inFlight--;
         this.releaseBody(address, bytes);
         if (this.bySigner && charged(res, approvals)) for (const id of signerIds(request.body)) this.bySigner.take(id);
+        if (this.refusedByAddress && refusal(res)) this.refusedByAddress.take(address, Math.max(1, Math.ceil(bodyLength(request) / 1024)));
       });
       done();
     };
@@ -331,6 +365,7 @@ export class LoadGuard {
         );
     }
     if (++this.samples % SWEEP_EVERY_SAMPLES === 0) {
+      this.refusedByAddress?.sweep();
       this.byAddress?.sweep();
       this.bySigner?.sweep();
     }
@@ -357,6 +392,21 @@ function charged(res: ServerResponse, approvals: boolean): boolean {
   if (!res.headersSent) return false;
   const s = res.statusCode;
   return s === 200 || s === 201 || (approvals && (s === 409 || s === 410));
+}
+
+/** Whether an answered write was refused for what it sent (malformed, too large, not JSON, not
+ * signed by anyone who may): what a party without a key can cause. Conflicts (409, 410) and the
+ * guard's own refusals (429, 503) are not charged. */
+function refusal(res: ServerResponse): boolean {
+  const s = res.statusCode;
+  return s === 400 || s === 413 || s === 415 || s === 422;
+}
+
+/** The bytes a request body took: its Content-Length, or what was read of a chunked body. */
+function bodyLength(request: FastifyRequest): number {
+  const declared = Number(request.headers['content-length']);
+  if (Number.isSafeInteger(declared) && declared >= 0) return declared;
+  return request.raw.socket?.bytesRead ?? 0;
 }
 
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;

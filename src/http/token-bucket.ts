@@ -39,15 +39,15 @@ export class TokenBuckets {
     return wait;
   }
 
-  /** Takes a token, into debt if need be. */
-  take(key: string): void {
+  /** Takes `n` tokens, into debt if need be. */
+  take(key: string, n = 1): void {
     const b = this.buckets.get(key);
     if (b !== undefined) {
-      b.tokens = this.refill(b) - 1;
+      b.tokens = this.refill(b) - n;
       return;
     }
     if (this.buckets.size >= this.maxKeys) this.makeRoom();
-    this.buckets.set(key, { tokens: this.burst - 1, at: this.now() });
+    this.buckets.set(key, { tokens: this.burst - n, at: this.now() });
   }
 
   /** Keys currently held (those that spent and have not refilled). */

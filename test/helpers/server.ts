@@ -22,6 +22,7 @@ export function tempDir(prefix = 'registry-test-'): string {
 export const TEST_LIMITS: Partial<Config> = {
   writeRatePerAddress: 0,
   writeRatePerSigner: 0,
+  refusedKibPerAddress: 0,
   shedReadsEventLoopDelayMs: 0,
   shedWritesEventLoopDelayMs: 0,
 };

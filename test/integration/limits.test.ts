@@ -255,6 +255,39 @@ describe.skipIf(!aliases)('write rate limits', () => {
     }
   });
 
+  it('bounds the refused bytes one address may send: a stranger’s large proposals get 429 once its bucket is spent', async () => {
+    const [alice] = signers('alice');
+    const stranger = signers('mallory')[0]!;
+    const reg = await start('refused-bytes', { refusedKibPerAddress: 1, refusedBurstKibPerAddress: 600 }, [alice!]);
+    try {
+      // About 250 KiB each, approved by a key the registry never had: 422, not audited.
+      const forged = async (i: number) => {
+        const body = await signedWrite(reg, 'refused-bytes', stranger, `forged-${i}`);
+        body.payload.reason = 'x'.repeat(250_000);
+        body.approvals = [approve(stranger, hashOf(body.payload))];
+        return body;
+      };
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++)
+        statuses.push((await call(reg, 'POST', '/registry/proposals', { body: await forged(i), from: '127.0.0.2' })).status);
+      // 600 KiB of burst: three refusals spend it (the third into debt), then the address waits.
+      expect(statuses).toEqual([422, 422, 422, 429, 429]);
+      const limited = await call(reg, 'POST', '/registry/proposals', { body: { junk: 1 }, from: '127.0.0.2' });
+      expect(limited.status).toBe(429);
+      expect(limited.text).toContain('refused');
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(reg.guard.refused.addressRefused).toBe(3);
+      // Reads from that address, and writes from another, go on.
+      expect((await call(reg, 'GET', '/registry/head', { from: '127.0.0.2' })).status).toBe(200);
+      expect((await call(reg, 'POST', '/registry/proposals', { body: await signedWrite(reg, 'refused-bytes', alice!, 'ok') })).status).toBe(
+        201,
+      );
+    } finally {
+      destroyAll();
+      await reg.close();
+    }
+  });
+
   it('limits a signer by its verified writes only: a stranger naming it cannot drain its bucket', async () => {
     const [alice, bob] = signers('alice', 'bob');
     const reg = await start('rate-signer', { writeRatePerSigner: 1, writeBurstPerSigner: 2 }, [alice!, bob!]);

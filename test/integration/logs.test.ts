@@ -48,6 +48,20 @@ describe('request, commit and refusal logs', () => {
     expect(refused).toMatchObject({ level: INFO, route: '/registry/:version', status: 404 });
   });
 
+  it('logs the refusals of the limits (429) at debug, not info: a flood of them costs no line each', async () => {
+    const { logger, lines } = capture('info');
+    const reg = await startTestRegistry(genesisRecord('logs', signers('alice'), 1), {
+      logger,
+      config: { writeRatePerAddress: 1, writeBurstPerAddress: 1 },
+    });
+    running.push(reg);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await request(reg.url, 'POST', '/registry/proposals', { junk: i })).status);
+    expect(statuses).toEqual([400, 429, 429]);
+    expect(lines.filter((l) => l.msg === 'request').map((l) => l.status)).toEqual([400]);
+    expect(lines.filter((l) => l.msg === 'request refused').map((l) => l.code)).toEqual(['BadRequest']);
+  });
+
   it('logs at info neither successful reads nor any signature or key, and logs commits and refusals with their ids', async () => {
     const keys = signers('alice', 'bob');
     const { logger, lines } = capture('info');
