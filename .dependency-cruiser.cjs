@@ -58,6 +58,15 @@ module.exports = {
       },
     },
     {
+      name: 'verify-only-packages',
+      comment:
+        'src/verify/ is the independent auditor: it replays the log from the SPEC alone, so it may import only ' +
+        'src/verify/, node built-ins and npm packages, never the service code it audits.',
+      severity: 'error',
+      from: { path: '^src/verify/' },
+      to: { pathNot: ['^src/verify/'], dependencyTypesNot: ['npm', 'core'] },
+    },
+    {
       name: 'no-circular',
       comment: 'Circular import chain. Type-only cycles are tolerated; the layer rules still apply to them.',
       severity: 'error',

@@ -21,7 +21,11 @@ const commits = Number(values.commits);
 const perCommit = Number(values['per-commit']);
 const dir = mkdtempSync(join(tmpdir(), 'registry-startup-'));
 const key = { id: 'alice', ...generateKeyPair() };
-const payload = buildGenesisPayload('startup', { threshold: 1, signers: [{ id: 'alice', public_key: key.publicKey }] });
+const payload = buildGenesisPayload(
+  'startup',
+  { threshold: 1, signers: [{ id: 'alice', public_key: key.publicKey }] },
+  formatTime(Date.now()),
+);
 writeFileSync(
   join(dir, 'genesis.json'),
   JSON.stringify(assembleGenesis(payload, [{ signer_id: 'alice', sig: signApproval(key.secretKey, hashOf(payload)) }])),

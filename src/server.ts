@@ -5,6 +5,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
+import { ApprovalVerifier } from './core/crypto.js';
+import { canonicalJson } from './core/encoding.js';
 import { IntegrityError } from './core/errors.js';
 import { fastDigest } from './core/fast-digest.js';
 import { checkGenesisRecord, type CheckedGenesis } from './core/records.js';
@@ -14,6 +16,7 @@ import { LoadGuard } from './http/load-guard.js';
 import { SpareConnections } from './http/spare-connections.js';
 import { RegistryMetrics } from './obs/metrics.js';
 import { AuditedLog } from './pipeline/audited-log.js';
+import { TamperCheck } from './pipeline/tamper-check.js';
 import { Writer } from './pipeline/writer.js';
 import type { HeadView } from './state/head-view.js';
 import { ListingCursors } from './http/listing-cursor.js';
@@ -72,7 +75,13 @@ const EXPIRY_SWEEP_MS = 1000;
 export interface StartOptions {
   /** Wraps the store the writer writes through (tests inject store faults with it). */
   wrapStore?: (store: Store) => Store;
+  /** Logs up to this many commits are verified in full (README → Tamper evidence) before
+   * reads are served; longer ones in the background while reads are served. */
+  foregroundVerifyLimit?: number;
 }
+
+/** See StartOptions.foregroundVerifyLimit: a few hundred records check in tens of milliseconds. */
+const FOREGROUND_VERIFY_LIMIT = 256;
 
 /** Serves the registry whose genesis record is at `config.genesis` (the CLI makes a
  * development genesis when none is configured). */
@@ -91,6 +100,8 @@ export async function startRegistry(
     throw e instanceof StoreBusyError ? e : new StartError((e as Error).message);
   }
   let sweep: NodeJS.Timeout | undefined;
+  let checking: Promise<void> = Promise.resolve();
+  let stopChecking = (): void => undefined;
   try {
     const view = await openLog(store, genesis, await fastDigest());
     const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, { slowMs: config.storeSlowMs });
@@ -133,6 +144,29 @@ export async function startRegistry(
       maxReplay: config.streamMaxReplay,
     });
     writer.on('commit', (e) => hub.publish(e));
+    // Tamper evidence: the genesis and the head record now; every record, the proposals table
+    // and the audit chain in slices (writes wait for it, reads do not); the writer checks the
+    // pending proposals as it loads them.
+    const tamper = new TamperCheck({
+      store,
+      view,
+      genesisText: canonicalJson(genesis.record),
+      verifier: new ApprovalVerifier(),
+      sink: writer,
+    });
+    writer.verifying('starting');
+    await tamper.checkStart();
+    const verifyStarted = performance.now();
+    checking = tamper
+      .run()
+      .then(() =>
+        logger[tamper.findings ? 'error' : 'info'](
+          { version: view.head.version, findings: tamper.findings, ms: Math.round(performance.now() - verifyStarted) },
+          tamper.findings ? 'the log failed verification: writes are refused' : 'the log verified',
+        ),
+      );
+    stopChecking = () => tamper.stop();
+    if (view.head.version <= (options.foregroundVerifyLimit ?? FOREGROUND_VERIFY_LIMIT)) await checking;
     await writer.open();
     writer.on('commit', (e) =>
       logger.info(
@@ -189,13 +223,17 @@ export async function startRegistry(
         clearInterval(timer);
         // Streams never end by themselves: end them, or closing would wait for their clients.
         hub.close();
+        stopChecking();
         await spare.dropWhile(app.close());
+        await checking;
         await writer.drain();
         await store.close();
       },
     };
   } catch (e) {
     clearInterval(sweep);
+    stopChecking();
+    await checking;
     await store.close();
     throw e;
   }

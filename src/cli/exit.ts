@@ -24,6 +24,12 @@ export const EXIT = {
   ALREADY_APPROVED: 8,
   /** The key file's public key is not that signer's key on this registry (or the id is no signer). */
   WRONG_KEY: 9,
+  /** verify: a record, a link of the chain, the head answer or a database row does not check out (the version is named). */
+  LOG_INVALID: 10,
+  /** verify: the audit chain does not check out (the seq is named). */
+  AUDIT_INVALID: 11,
+  /** verify: the source cannot be read (unreachable, not a registry, a missing or locked database file). */
+  SOURCE_UNREADABLE: 12,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -12,6 +12,7 @@ import { freezeCommand, thawCommand } from './commands/operator.js';
 import { checkRequired, urlOption } from './commands/options.js';
 import { auditCommand, getCommand, proposalsCommand, statusCommand } from './commands/read.js';
 import { serveCommand } from './commands/serve.js';
+import { verifyCommand } from './commands/verify.js';
 import { CliError, EXIT } from './exit.js';
 import { watch } from './watch.js';
 
@@ -27,6 +28,7 @@ Exit codes:
   7  another registry than --registry-id
   8  this signer has already approved the proposal
   9  the key is not that signer's key on this registry
+  10-12  verify: the log, the audit chain, the source (registry verify --help)
 `;
 
 function watchCommand(program: Command): void {
@@ -62,6 +64,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   watchCommand,
   freezeCommand,
   thawCommand,
+  verifyCommand,
 ];
 
 export function buildProgram(extra: ((program: Command) => void)[] = []): Command {

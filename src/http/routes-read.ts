@@ -3,6 +3,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RegistryError } from '../core/errors.js';
+import { recordBytesProblem } from '../pipeline/tamper-check.js';
 import { fullView, summaryView } from '../state/proposal-view.js';
 import { HEAD_CACHE, IMMUTABLE, sendBytes, sendJsonText } from './send.js';
 import type { RegistryContext } from './context.js';
@@ -61,10 +62,20 @@ export const readRoutes =
         const version = parseVersion(request.params.version);
         if (version > ctx.view.head.version)
           throw new RegistryError('NotFound', `version ${version} is past the head (${ctx.view.head.version})`);
+        // A version the start's integrity pass found tampered with is not served (README → Tamper evidence).
+        const tampered = ctx.writer.tamperedVersion(version);
+        if (tampered)
+          throw new RegistryError('Unavailable', `version ${version} failed its integrity check: ${tampered}`, { retryAfter: 3600 });
         let cached = ctx.view.recentRecord(version);
         if (!cached) {
           const stored = await ctx.store.commit(version);
           if (!stored) throw new RegistryError('NotFound', `no version ${version}`);
+          // Read back from the store: checked against its own bytes before it goes out.
+          const problem = recordBytesProblem(stored, ctx.view.state.digest);
+          if (problem) {
+            ctx.writer.distrust(`version ${version}: ${problem}`, version);
+            throw new RegistryError('Unavailable', `version ${version} failed its integrity check: ${problem}`, { retryAfter: 3600 });
+          }
           cached = { body: Buffer.from(stored.text), etag: `"${stored.hash}"` };
           ctx.view.remember(version, cached);
         }

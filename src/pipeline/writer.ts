@@ -21,7 +21,7 @@ import { canonicalBytes, canonicalJson, formatTime, hashBytes, utf8Bytes, type D
 import { badRequest, RegistryError } from '../core/errors.js';
 import { freezeReason, freezeStateOf, freezeTransition, frozenError, THAWED, type FreezeState } from '../core/freeze.js';
 import { jcs, NoCanonicalForm, TooDeep } from '../core/jcs.js';
-import { checkProposalHeader, foreignRegistry, isExpired, setSignersOf, settledBy } from '../core/proposal.js';
+import { checkProposalHeader, foreignRegistry, isExpired, proposalExpiry, setSignersOf, settledBy } from '../core/proposal.js';
 import { buildCommitRecord } from '../core/records.js';
 import {
   SubmissionShape,
@@ -86,6 +86,8 @@ export interface WriterObserver {
 }
 
 export const DEFAULT_MAX_PENDING = 1000;
+/** Findings shown in /readyz; the rest are in the log. */
+const MAX_TAMPER_REASONS = 10;
 const PAGE = 1000;
 
 export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
@@ -108,6 +110,12 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   readonly refusals = { audited: 0, unaudited: 0 };
   /** Payload ids and canonical texts that screen() computed, for the submit() of the same body. */
   private readonly screened = new WeakMap<object, { id: string; text: string }>();
+  /** What the start found tampered with (README → Tamper evidence): writes are refused for good. */
+  private readonly tampered: string[] = [];
+  /** Versions found tampered with: their records are not served. */
+  private readonly tamperedVersions = new Map<number, string>();
+  /** How far the start's integrity pass is; writes wait for it. */
+  private verifyingNow: string | undefined;
 
   constructor(options: WriterOptions) {
     super();
@@ -122,7 +130,32 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     this.observer = options.observer;
   }
 
-  /** Loads the audit head and the pending proposals; settles those that can no longer commit. */
+  /** Records a finding of the start's integrity pass: writes are refused from now on, and a
+   * version named is no longer served. */
+  distrust(problem: string, version?: number): void {
+    this.tampered.push(problem);
+    if (version !== undefined && !this.tamperedVersions.has(version)) this.tamperedVersions.set(version, problem);
+    this.logger?.error({ problem, version }, 'the log was tampered with');
+  }
+
+  /** How far the start's integrity pass is (writes wait for it), or undefined once done. */
+  verifying(progress: string | undefined): void {
+    this.verifyingNow = progress;
+  }
+
+  /** Why version `version` is not to be served, or undefined. */
+  tamperedVersion(version: number): string | undefined {
+    return this.tamperedVersions.get(version);
+  }
+
+  /** Whether the integrity pass has finished and found nothing. */
+  get trusted(): boolean {
+    return this.verifyingNow === undefined && this.tampered.length === 0;
+  }
+
+  /** Loads the audit head and the pending proposals; settles those that can no longer commit.
+   * A pending proposal is loaded only if its payload text hashes to its id and each stored
+   * approval verifies; what fails is left out and reported (distrust). */
   async open(): Promise<void> {
     await this.log.open();
     const lastFreeze = await this.log.store.lastFreezeEvent();
@@ -131,12 +164,20 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     for (let after = 0; ;) {
       const page = await this.log.store.proposals({ status: 'pending', afterSeq: after, limit: PAGE });
       for (const p of page) {
-        if (p.baseVersion === this.view.head.version) this.pending.set(p.id, await this.toPending(p));
-        else offBase.push(p.id);
+        if (p.baseVersion !== this.view.head.version) {
+          offBase.push(p.id);
+          continue;
+        }
+        const loaded = await this.toPending(p);
+        if (typeof loaded === 'string') this.distrust(`proposal ${p.id}: ${loaded}`);
+        else this.pending.set(p.id, loaded);
       }
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.seq;
     }
+    // Nothing is written to a log that is being verified or was tampered with: the settling
+    // below waits for the next start, and the expiry sweep for the end of the verification.
+    if (!this.trusted) return;
     // Defensive: every commit settles the other pending proposals in its own transaction, so
     // a pending proposal off the head means the log was written by something else.
     if (offBase.length) {
@@ -165,13 +206,18 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     const slow = this.log.slowness();
     if (slow) reasons.push(`store: ${slow}`);
     if (this.freeze.frozen) reasons.push(`frozen: ${this.freeze.reason}`);
-    return reasons;
+    if (this.verifyingNow !== undefined) reasons.push(`verifying: ${this.verifyingNow}`);
+    const shown = this.tampered.slice(0, MAX_TAMPER_REASONS).map((t) => `tamper: ${t}`);
+    if (this.tampered.length > MAX_TAMPER_REASONS)
+      shown.push(`tamper: and ${this.tampered.length - MAX_TAMPER_REASONS} more (see the log)`);
+    return [...reasons, ...shown];
   }
 
   /** Refuses a new write before its body is read: the registry is frozen, or a store write is
    * stuck (new writes would only queue behind it). A failing store is not refused here: the
    * next write is what finds out that it works again. */
   admit(): void {
+    this.refuseUntrusted();
     if (this.freeze.frozen) throw frozenError(this.freeze);
     if (this.log.stuck()) {
       throw new RegistryError('Unavailable', `the log is not taking writes: ${this.log.slowness() ?? 'a store write is stuck'}`, {
@@ -203,8 +249,21 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     });
   }
 
+  /** Refuses writes while the start's integrity pass runs, and for good once it found the log
+   * tampered with. */
+  private refuseUntrusted(): void {
+    if (this.tampered.length)
+      throw new RegistryError('Unavailable', `the log was tampered with: ${this.tampered[0]!}; writes are refused`, {
+        retryAfter: 3600,
+        reason: 'tampered',
+      });
+    if (this.verifyingNow !== undefined)
+      throw new RegistryError('Unavailable', `the log is being verified: ${this.verifyingNow}`, { retryAfter: 5, reason: 'verifying' });
+  }
+
   /** In the queue: a write that was queued before a freeze landed is refused all the same. */
   private refuseFrozen(): void {
+    this.refuseUntrusted();
     if (this.freeze.frozen) throw frozenError(this.freeze);
   }
 
@@ -284,6 +343,8 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
 
   /** Marks every pending proposal past its expiry as expired. Runs in the queue. */
   expireNow(): Promise<void> {
+    // Nothing is written to a log that is being verified or was tampered with.
+    if (!this.trusted) return Promise.resolve();
     return this.run(() => this.expireDue());
   }
 
@@ -497,14 +558,33 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     return JSON.parse(stored.payloadText) as ProposalPayload;
   }
 
-  private async toPending(p: ProposalSummary): Promise<Pending> {
-    const proposed = p.proposedThreshold === null ? undefined : setSignersOf(await this.payloadOf(p.id));
-    return {
-      id: p.id,
-      expiresAt: p.expiresAt,
-      electorate: this.electorateAt(p.baseVersion, proposed),
-      approvals: new Map(p.approvals.map((a) => [a.signer_id, a.sig])),
-    };
+  /** A stored pending proposal checked against its own bytes, or why it fails: its payload
+   * text must hash to its id and agree with its columns, and each approval must verify. */
+  private async toPending(p: ProposalSummary): Promise<Pending | string> {
+    const stored = await this.log.read((s) => s.proposal(p.id));
+    if (!stored) return 'missing from the store';
+    if (hashBytes(utf8Bytes(stored.payloadText), this.digest) !== p.id) return 'its stored payload does not hash to its id';
+    let payload: ProposalPayload;
+    try {
+      payload = JSON.parse(stored.payloadText) as ProposalPayload;
+    } catch {
+      return 'its stored payload is not JSON';
+    }
+    const head = this.view.head;
+    let proposed: SignerSet | undefined;
+    try {
+      if (payload.base_version !== head.version || payload.base_hash !== head.hash || payload.registry_id !== this.registryId)
+        return 'its stored payload is not based on the head of this registry';
+      if (proposalExpiry(payload) !== p.expiresAt) return "its stored expiry is not its payload's";
+      proposed = setSignersOf(payload);
+    } catch (e) {
+      return `its stored payload is malformed (${(e as Error).message})`;
+    }
+    if ((proposed?.threshold ?? null) !== p.proposedThreshold) return "its stored proposed threshold is not its payload's";
+    const electorate = this.electorateAt(p.baseVersion, proposed);
+    const verdict = judgeApprovals(this.context(p.id, electorate), p.approvals);
+    if (!verdict.ok) return `a stored approval does not verify (${verdict.refusals.map((r) => `${r.signer_id}: ${r.reason}`).join('; ')})`;
+    return { id: p.id, expiresAt: p.expiresAt, electorate, approvals: new Map(p.approvals.map((a) => [a.signer_id, a.sig])) };
   }
 
   private electorateAt(baseVersion: number, proposed: SignerSet | undefined): Electorate {

@@ -29,7 +29,13 @@ export const TEST_LIMITS: Partial<Config> = {
 
 export async function startTestRegistry(
   genesis: CommitRecord,
-  options: { dir?: string; config?: Partial<Config>; logger?: Logger; wrapStore?: StartOptions['wrapStore'] } = {},
+  options: {
+    dir?: string;
+    config?: Partial<Config>;
+    logger?: Logger;
+    wrapStore?: StartOptions['wrapStore'];
+    foregroundVerifyLimit?: StartOptions['foregroundVerifyLimit'];
+  } = {},
 ): Promise<TestRegistry> {
   const dir = options.dir ?? tempDir();
   const genesisPath = join(dir, 'genesis.json');
@@ -48,7 +54,10 @@ export async function startTestRegistry(
     ...options.config,
     genesis: options.config?.genesis ?? genesisPath,
   };
-  const running = await startRegistry(config, options.logger ?? createLogger(config.logLevel), { wrapStore: options.wrapStore });
+  const running = await startRegistry(config, options.logger ?? createLogger(config.logLevel), {
+    wrapStore: options.wrapStore,
+    foregroundVerifyLimit: options.foregroundVerifyLimit,
+  });
   return Object.assign(running, { dir, db, genesisPath });
 }
 

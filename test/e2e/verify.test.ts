@@ -1,0 +1,318 @@
+// `registry verify`, the independent auditor, against real logs built through HTTP: it must
+// agree with the service on honest logs and fail loudly, naming the version (or the audit seq),
+// on tampered ones, whether a lying proxy rewrites the answers or the database file was edited.
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashOf } from '../../src/core/encoding.js';
+import type { Approval, CommitRecord, Op, ProposalPayload } from '../../src/core/schemas.js';
+import { hashOfValue } from '../../src/verify/primitives.js';
+import { stateRootOf } from '../../src/verify/replay.js';
+import { runCli, runInProcess } from '../helpers/cli.js';
+import { approve, del, genesisRecord, proposal, put, setSigners, signers, signerSet, type TestSigner } from '../helpers/fixtures.js';
+import { spawnServer, type ServerProcess } from '../helpers/process.js';
+import type { HeadJson } from '../helpers/responses.js';
+import { request, tempDir } from '../helpers/server.js';
+
+const REGISTRY = 'verify-test';
+const [alice, bob, carol, dave, eve, frank] = signers('alice', 'bob', 'carol', 'dave', 'eve', 'frank') as [
+  TestSigner,
+  TestSigner,
+  TestSigner,
+  TestSigner,
+  TestSigner,
+  TestSigner,
+];
+const dir = tempDir('registry-verify-');
+const db = join(dir, 'registry.db');
+let server: ServerProcess;
+let url = '';
+let head: HeadJson;
+/** The version of the rotation to alice, bob, dave. */
+let rotation = 0;
+
+async function commit(ops: Op[], by: TestSigner[]): Promise<number> {
+  const h = await request<HeadJson>(url, 'GET', '/registry/head');
+  const p = proposal(REGISTRY, h.json, ops);
+  const r = await request<{ status: string; version: number }>(url, 'POST', '/registry/proposals', {
+    payload: p,
+    approvals: by.map((s) => approve(s, hashOf(p))),
+  });
+  if (r.json.status !== 'committed') throw new Error(`not committed: ${r.status} ${r.text}`);
+  return r.json.version;
+}
+
+// A proxy that forwards to the registry and lets a test rewrite any JSON answer.
+type Rewrite = (path: string, status: number, body: unknown) => { status: number; body: unknown } | undefined;
+let rewrite: Rewrite = () => undefined;
+let proxy: Server;
+let proxyUrl = '';
+
+const verify = (...args: string[]) => runInProcess(['verify', ...args], { cwd: dir });
+
+beforeAll(async () => {
+  writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesisRecord(REGISTRY, [alice, bob, carol], 2)));
+  server = await spawnServer(['--genesis', join(dir, 'genesis.json'), '--db', db]);
+  url = server.url;
+  for (let i = 0; i < 5; i++) await commit([put(`svc-${i}`, { n: String(i) }, { i })], [alice, bob]);
+  await commit([del('svc-1'), put('svc-2', { n: 'again' })], [bob, carol]);
+  rotation = await commit([setSigners(signerSet([alice, bob, dave], 2)), put('svc-9')], [alice, bob, dave]);
+  await commit([put('after-rotation')], [bob, dave]);
+  // A proposal left pending becomes stale at the next commit: audit events beyond commits.
+  const h = await request<HeadJson>(url, 'GET', '/registry/head');
+  const pending = proposal(REGISTRY, h.json, [put('never')]);
+  await request(url, 'POST', '/registry/proposals', { payload: pending, approvals: [approve(alice, hashOf(pending))] });
+  await commit([put('last')], [alice, dave]);
+  head = (await request<HeadJson>(url, 'GET', '/registry/head')).json;
+
+  proxy = createServer((req, res) => {
+    void (async () => {
+      const upstream = await fetch(url + req.url!);
+      const text = await upstream.text();
+      let answer: { status: number; body: unknown } | undefined;
+      try {
+        answer = rewrite(new URL(req.url!, 'http://x').pathname, upstream.status, JSON.parse(text));
+      } catch {
+        answer = undefined;
+      }
+      res.writeHead(answer?.status ?? upstream.status, { 'content-type': 'application/json' });
+      res.end(answer ? JSON.stringify(answer.body) : text);
+    })();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  proxy?.close();
+  if (server && server.child.exitCode === null) {
+    server.child.kill('SIGKILL');
+    await server.exited;
+  }
+});
+
+/** A record as an attacker re-hashes it: payload_hash over the edited payload. */
+const rehashed = (r: CommitRecord): CommitRecord => ({ ...r, payload_hash: hashOfValue(r.payload) });
+const at = (path: string, v: number) => path === `/registry/${v}`;
+
+describe('registry verify --url', () => {
+  it('agrees with the service on an honest log (commits, deletes, a rotation) and prints the head it trusts', async () => {
+    const genesis = hashOfValue((await request(url, 'GET', '/registry/0')).json);
+    const r = await verify('--url', url, '--genesis-hash', genesis);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`trusted head: ${head.hash}`);
+    expect(r.stdout).toMatch(new RegExp(`versions +0\\.\\.${head.version} `));
+    expect(r.stdout).toMatch(/signer sets +1 change/);
+    expect(r.stdout).toMatch(/\(pinned\)/);
+    const json = await verify('--url', proxyUrl, '--json');
+    expect(json.code).toBe(0);
+    const s = JSON.parse(json.stdout) as {
+      head: { hash: string };
+      counts: { commits: number; deletes: number };
+      audit: { events: number };
+    };
+    expect(s.head.hash).toBe(head.hash);
+    expect(s.counts).toMatchObject({ commits: head.version, deletes: 1 });
+    expect(s.audit.events).toBeGreaterThan(head.version * 3);
+  });
+
+  it('fails on a genesis other than the pinned one', async () => {
+    const r = await verify('--url', url, '--genesis-hash', 'b3:' + '0'.repeat(64));
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(/version 0: the genesis hash is .* not the pinned/);
+  });
+
+  const lie = async (fn: Rewrite) => {
+    rewrite = fn;
+    try {
+      return await verify('--url', proxyUrl);
+    } finally {
+      rewrite = () => undefined;
+    }
+  };
+
+  it('fails, naming the version, on a changed payload', async () => {
+    const r = await lie((path, _s, body) => {
+      if (!at(path, 2)) return undefined;
+      const rec = structuredClone(body) as CommitRecord & { payload: ProposalPayload };
+      (rec.payload.ops[0] as { descriptor: { labels: Record<string, string> } }).descriptor.labels.n = 'forged';
+      return { status: 200, body: rec };
+    });
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(/verify FAILED: version 2: payload_hash .* the payload was changed/);
+    const again = await lie((path, _s, body) => {
+      if (!at(path, 2)) return undefined;
+      const rec = structuredClone(body) as CommitRecord & { payload: ProposalPayload };
+      rec.payload.reason = 'forged';
+      return { status: 200, body: rehashed(rec) };
+    });
+    expect(again.code).toBe(10);
+    expect(again.stderr).toMatch(/version 2: the approval of alice does not verify/);
+  });
+
+  it('fails, naming the version, on an approval dropped below quorum', async () => {
+    const r = await lie((path, _s, body) => {
+      if (!at(path, 3)) return undefined;
+      const rec = structuredClone(body) as CommitRecord;
+      return { status: 200, body: { ...rec, approvals: rec.approvals.slice(1) } };
+    });
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(/version 3: approved by 1 of the current set, below its threshold 2/);
+  });
+
+  it('fails, naming the version, on a rotation carried by the old set alone', async () => {
+    // The attacker holds alice's and bob's keys (the old quorum) and hands the registry to eve
+    // and frank, who never approved: a well-formed record, re-hashed, with a true state root.
+    const prev = (await request<CommitRecord>(url, 'GET', `/registry/${rotation - 1}`)).json;
+    const items = (
+      await request<{ items: { descriptor: Record<string, unknown> }[] }>(
+        url,
+        'GET',
+        `/registry/${rotation - 1}/descriptors?include_expired=true&limit=1000`,
+      )
+    ).json.items.map((i) => i.descriptor);
+    const newSet = signerSet([eve, frank], 2);
+    const payload = proposal(REGISTRY, { version: rotation - 1, hash: hashOfValue(prev) }, [setSigners(newSet)]);
+    const payloadHash = hashOfValue(payload);
+    const forged = {
+      type: 'registry.commit',
+      schema_version: 1,
+      registry_id: REGISTRY,
+      version: rotation,
+      prev_hash: hashOfValue(prev),
+      payload,
+      payload_hash: payloadHash,
+      approvals: [alice, bob].map((s): Approval => approve(s, payloadHash)),
+      state_root: stateRootOf(items, newSet),
+      committed_at: payload.created_at,
+    };
+    const r = await lie((path) => (at(path, rotation) ? { status: 200, body: forged } : undefined));
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(new RegExp(`version ${rotation}: approved by 0 of the proposed set, below its threshold 2: no quorum`));
+  });
+
+  it('fails, naming the version, on a state root that lies', async () => {
+    const r = await lie((path, _s, body) =>
+      at(path, 4) ? { status: 200, body: { ...(body as CommitRecord), state_root: 'b3:' + 'a'.repeat(64) } } : undefined,
+    );
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(/version 4: state_root b3:a{64} is not the root of the state after the change/);
+  });
+
+  it('fails, naming the version, on a head that is not the end of the chain', async () => {
+    const behind = (await request<CommitRecord>(url, 'GET', `/registry/${head.version - 1}`)).json;
+    const r = await lie((path, _s, body) =>
+      path === '/registry/head'
+        ? {
+            status: 200,
+            body: {
+              ...(body as HeadJson),
+              version: behind.version,
+              hash: hashOfValue(behind),
+              prev_hash: behind.prev_hash,
+              state_root: behind.state_root,
+            },
+          }
+        : undefined,
+    );
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(
+      new RegExp(`version ${head.version}: exists, but the head answers version ${head.version - 1}: the head is not the end`),
+    );
+    // and a head whose hash is not the record's
+    const wrong = await lie((path, _s, body) =>
+      path === '/registry/head' ? { status: 200, body: { ...(body as HeadJson), hash: 'b3:' + 'b'.repeat(64) } } : undefined,
+    );
+    expect(wrong.code).toBe(10);
+    expect(wrong.stderr).toMatch(new RegExp(`version ${head.version}: the head answer disagrees with the record: hash`));
+  });
+
+  it('fails, naming the seq, on an edited audit event', async () => {
+    const r = await lie((path, _s, body) => {
+      if (path !== '/registry/audit') return undefined;
+      const page = structuredClone(body) as { events: { seq: number; at: string }[] };
+      const e = page.events.find((x) => x.seq === 5);
+      if (e) e.at = '2020-01-01T00:00:00.000Z';
+      return { status: 200, body: page };
+    });
+    expect(r.code).toBe(11);
+    expect(r.stderr).toMatch(/verify FAILED: audit event 6: prev_hash .* an event before it was changed/);
+  });
+
+  it('exits 12 when the source cannot be read, 2 on a bad command line', async () => {
+    const r = await verify('--url', 'http://127.0.0.1:9');
+    expect(r.code).toBe(12);
+    expect(r.stderr).toMatch(/cannot read http:\/\/127\.0\.0\.1:9\/registry\/head/);
+    expect((await verify()).code).toBe(2);
+    expect((await verify('--url', url, '--db', db)).code).toBe(2);
+  });
+});
+
+describe('registry verify --db', () => {
+  it('refuses the file of a running service as locked, exit 12', async () => {
+    const r = await runCli(['verify', '--db', db], { cwd: dir });
+    expect(r.code).toBe(12);
+    expect(r.stderr).toMatch(/locked .* a running registry holds its database exclusively/);
+  });
+
+  it('verifies a stopped registry copy, and fails on copies edited with SQL', async () => {
+    server.child.kill('SIGTERM');
+    await server.exited;
+    const copy = (name: string) => {
+      const to = join(dir, name);
+      copyFileSync(db, to);
+      for (const ext of ['-wal', '-shm']) if (existsSync(db + ext)) copyFileSync(db + ext, to + ext);
+      return to;
+    };
+    const honest = await runCli(['verify', '--db', copy('copy.db')], { cwd: dir });
+    expect(honest.stderr).toBe('');
+    expect(honest.code).toBe(0);
+    expect(honest.stdout).toContain(`trusted head: ${head.hash}`);
+    expect((await verify('--db', join(dir, 'copy.db'))).code).toBe(0);
+
+    const edit = (name: string, sql: string) => {
+      const file = copy(name);
+      const d = new Database(file);
+      d.exec(sql);
+      d.close();
+      return file;
+    };
+    const audit = edit('audit.db', "DROP TRIGGER audit_no_update; UPDATE audit SET event = replace(event, '2026', '2025') WHERE seq = 4;");
+    const a = await verify('--db', audit);
+    expect(a.code).toBe(11);
+    expect(a.stderr).toMatch(/audit event 4: the stored hash .* the event was changed/);
+
+    const tail = edit('tail.db', 'DROP TRIGGER commits_no_delete; DELETE FROM commits WHERE version = (SELECT MAX(version) FROM commits);');
+    const t = await verify('--db', tail);
+    expect(t.code).toBe(10);
+    expect(t.stderr).toMatch(new RegExp(`version ${head.version}: missing, yet audit event \\d+ says it was committed`));
+
+    const proposalEdit = edit(
+      'proposal.db',
+      "DROP TRIGGER proposals_status_only; UPDATE proposals SET payload = replace(payload, '\"never\"', '\"forged\"') WHERE status = 'stale';",
+    );
+    const p = await verify('--db', proposalEdit);
+    expect(p.code).toBe(10);
+    expect(p.stderr).toMatch(/proposal b3:[0-9a-f]{64}: its payload does not hash to its id/);
+
+    const forgedApproval = edit(
+      'approval.db',
+      `INSERT INTO approvals (proposal_id, signer_id, sig, received_at) SELECT id, 'carol', '${'ab'.repeat(64)}', received_at FROM proposals WHERE status = 'stale';`,
+    );
+    const fa = await verify('--db', forgedApproval);
+    expect(fa.code).toBe(10);
+    expect(fa.stderr).toMatch(/the stored approval by carol of proposal b3:[0-9a-f]{64} does not verify/);
+
+    const record = edit(
+      'record.db',
+      `DROP TRIGGER commits_no_update; UPDATE commits SET record = replace(record, '"n":"3"', '"n":"x"') WHERE version = 4;`,
+    );
+    const c = await verify('--db', record);
+    expect(c.code).toBe(10);
+    expect(c.stderr).toMatch(/version 4: payload_hash .* the payload was changed/);
+  });
+});
