@@ -18,7 +18,7 @@
 // Heap::CollectGarbage, taken from the dump's call graph): collections come in lumps, so that part
 // repeats less well than the rest.
 //
-// The database is seeded first by a normal (non-valgrind) server, as perf/quick.mjs does, and the
+// The database is seeded first by a normal (non-valgrind) server, as perf/wallclock.mjs does, and the
 // reference bodies are taken from it; each server under valgrind then starts on its own copy and
 // must answer the same bytes. Servers run --jobs at a time (counts do not depend on the load).
 //
@@ -436,7 +436,25 @@ const genesis = assembleGenesis(
 const genesisFile = join(dir, 'genesis.json');
 writeFileSync(genesisFile, JSON.stringify(genesis));
 const seedDb = join(dir, 'seed.db');
-const serveArgs = (db, level) => ['dist/cli/main.js', 'serve', '--genesis', genesisFile, '--db', db, '--port', '0', '--log-level', level];
+// Under callgrind the event loop runs some fifty times slower: shedding on event-loop delay
+// (README → Operations → Limits and overload) would refuse the measured reads, so it is off.
+// The other limits stay as configured by default (the read path's in-flight check included).
+const serveArgs = (db, level) => [
+  'dist/cli/main.js',
+  'serve',
+  '--genesis',
+  genesisFile,
+  '--db',
+  db,
+  '--port',
+  '0',
+  '--log-level',
+  level,
+  '--shed-reads-event-loop-delay-ms',
+  '0',
+  '--shed-writes-event-loop-delay-ms',
+  '0',
+];
 
 async function post(url, body) {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -465,7 +483,7 @@ async function commit(ops) {
   const r = await post(`${base}/registry/proposals/${id}/approvals`, { signer_id: 'bob', sig: signApproval(keys[1].secretKey, id) });
   if (r.status !== 'committed') throw new Error(`not committed: ${JSON.stringify(r)}`);
 }
-// Descriptors in commits of 100, as perf/quick.mjs seeds them.
+// Descriptors in commits of 100, as perf/lib/registry.mjs seeds them (seedDescriptor).
 for (let i = 0; i < descriptors; i += 100) {
   await commit(
     Array.from({ length: Math.min(100, descriptors - i) }, (_, j) => ({
