@@ -30,7 +30,7 @@ import {
   type CommitRecord,
   type Descriptor,
   type ProposalPayload,
-  type ProposalSubmission,
+  ProposalSubmission,
   type SignerSet,
 } from '../core/schemas.js';
 import { check, MAX_JSON_DEPTH } from '../core/validate.js';
@@ -280,6 +280,10 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     const payloadHash = (): string => {
       if (memo === undefined) {
         strict();
+        // A body that names a signer of the registry is validated in full before its signature
+        // is checked: a schema violation (an unknown field, a wrong type) is a 400 whoever
+        // signed it (SPEC §7), not a signature that does not verify over the payload sent.
+        check(ProposalSubmission, body, 'the body');
         const text = canonicalPayload(payload);
         memo = { id: hashBytes(utf8Bytes(text), this.digest), text };
         this.screened.set(payload, memo);

@@ -102,6 +102,12 @@ describe('the screen of POST /registry/proposals', () => {
     const r = await submit(bad, [approve(keys[0]!, hashOf(bad))]);
     expect(r.status).toBe(400);
     expect(r.audited).toBe(0);
+    // An unknown field added after signing (SPEC §7, and the outside conformance suite): a schema
+    // violation is 400 even though the signature no longer verifies over the payload sent.
+    const extra = await submit({ ...p, extra: 1 }, signed);
+    expect(extra.status).toBe(400);
+    expect(extra.json.error.code).toBe('BadRequest');
+    expect(extra.audited).toBe(0);
     // A repeated member: the signature was made over one reading of it; the answer says why.
     const text = JSON.stringify({ payload: p, approvals: signed }).replace('"reason":"test"', '"reason":"test","reason":"test"');
     const dup = await request<ErrorJson>(reg.url, 'POST', '/registry/proposals', text);
