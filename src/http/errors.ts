@@ -35,7 +35,7 @@ export function toRegistryError(error: FastifyError | Error): RegistryError | un
   const fe = error as FastifyError;
   if (fe.validation) {
     return new RegistryError('BadRequest', `request ${fe.validationContext ?? 'input'} is not valid: ${fe.message}`, {
-      hint: 'see the request schema in SPEC §3 and §6; unknown fields are refused',
+      hint: 'see the request schemas in GET /openapi.json (and docs/protocol.md); unknown fields are refused',
     });
   }
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
