@@ -90,6 +90,9 @@ export const DEFAULT_MAX_PENDING = 1000;
 const MAX_TAMPER_REASONS = 10;
 const PAGE = 1000;
 
+/** Audited claims remembered at most (then forgotten, each then audited at most once more). */
+const MAX_AUDITED_CLAIMS = 100_000;
+
 export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   private readonly log: AuditedLog;
   private readonly view: HeadView;
@@ -108,6 +111,9 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   private tail: Promise<unknown> = Promise.resolve();
   /** Refused approvals, by whether they were audited (signed claims) or only logged. */
   readonly refusals = { audited: 0, unaudited: 0 };
+  /** Refused signed claims already audited, as `proposal id \n signer id \n reason` (kept in memory: after a
+   * restart a replayed claim is audited once more). */
+  private readonly auditedClaims = new Set<string>();
   /** Payload ids and canonical texts that screen() computed, for the submit() of the same body. */
   private readonly screened = new WeakMap<object, { id: string; text: string }>();
   /** What the start found tampered with (README → Tamper evidence): writes are refused for good. */
@@ -534,9 +540,13 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
    * signed claims, counts the rest, and throws the verdict's error. */
   private async enforce(ctx: ApprovalContext, verdict: Verdict): Promise<void> {
     if (verdict.ok) return;
-    const events = refusalEvents(ctx.proposalId, verdict.refusals, formatTime(this.now()));
-    this.refusals.audited += verdict.refusals.filter((r) => r.signed).length;
-    this.refusals.unaudited += verdict.refusals.filter((r) => !r.signed).length;
+    // A signed claim is audited once per proposal, signer and reason: sent again (anyone may replay an
+    // approval they have seen), it proves nothing new and must not grow the audit log.
+    const events = refusalEvents(ctx.proposalId, verdict.refusals, formatTime(this.now())).filter(
+      (e) => !this.auditedClaims.has(`${e.proposal_id}\n${e.signer_id}\n${e.reason}`),
+    );
+    this.refusals.audited += events.length;
+    this.refusals.unaudited += verdict.refusals.length - events.length;
     // Who was refused and why, never the signatures themselves.
     this.logger?.info(
       {
@@ -547,6 +557,8 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       'approvals refused',
     );
     await this.log.audit(events);
+    if (this.auditedClaims.size >= MAX_AUDITED_CLAIMS) this.auditedClaims.clear();
+    for (const e of events) this.auditedClaims.add(`${e.proposal_id}\n${e.signer_id}\n${e.reason}`);
     throw verdict.error;
   }
 

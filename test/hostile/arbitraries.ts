@@ -991,7 +991,12 @@ function forgedApproval(ctx: Ctx, id: string): fc.Arbitrary<unknown> {
       )
       .map(([k, f]) => ({ signer_id: f(k.id), sig: signApproval(k.secretKey, id) })),
     pick(ctx.signers.strangers).map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, id) })),
-    s.map((k) => ({ signer_id: k.id, sig: signApproval(k.secretKey, id).slice(0, 126) + '00' })),
+    // One bit of R flipped: certainly another signature. (Setting S's last byte to 00 was not:
+    // S < 2^253, so that byte is already 00 in about one signature in sixteen.)
+    s.map((k) => {
+      const sig = signApproval(k.secretKey, id);
+      return { signer_id: k.id, sig: (parseInt(sig.slice(0, 2), 16) ^ 1).toString(16).padStart(2, '0') + sig.slice(2) };
+    }),
     fc.record({ signer_id: junkValue, sig: junkValue }),
   );
 }

@@ -136,6 +136,19 @@ describe('the writer', () => {
     ]);
   });
 
+  it('audits a replayed signed claim once: sending it again does not grow the audit log', async () => {
+    const { view, writer, store } = await rig();
+    const rotation = proposal('w', view.head, [setSigners(signerSet([keys[0]!, keys[1]!], 2))]);
+    await writer.submit({ payload: rotation, approvals: [approve(keys[0]!, hashOf(rotation)), approve(keys[1]!, hashOf(rotation))] });
+    const p = proposal('w', view.head, [put('a')]);
+    const before = (await store.audit(1, 1000)).length;
+    const replayed = { payload: p, approvals: [approve(keys[2]!, hashOf(p))] };
+    for (let i = 0; i < 5; i++) expect(await code(writer.submit(replayed))).toBe('BadSignature');
+    const added = (await store.audit(1, 1000)).slice(before).map((t) => JSON.parse(t) as AuditEvent);
+    expect(added.map((e) => [e.kind, e.signer_id])).toEqual([['approval_refused', 'carol']]);
+    expect(writer.refusals).toMatchObject({ audited: 1, unaudited: 4 });
+  });
+
   it('audits a signed approval of a proposal for another registry, and no unsigned one (SPEC §9)', async () => {
     const { view, writer, store } = await rig();
     const p = proposal('other', view.head, [put('a')]);
