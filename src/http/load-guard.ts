@@ -107,6 +107,8 @@ export class LoadGuard {
   private readonly histogram: IntervalHistogram | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private samples = 0;
+  /** Waiting for the next sample (nextSample). */
+  private sampleWaiters: (() => void)[] = [];
   private readonly byAddress: TokenBuckets | undefined;
   private readonly bySigner: TokenBuckets | undefined;
   private readonly refusedByAddress: TokenBuckets | undefined;
@@ -146,6 +148,11 @@ export class LoadGuard {
   /** Requests in flight now. */
   get inFlight(): number {
     return this.counter.inFlight;
+  }
+
+  /** Resolves once the guard has next sampled the event-loop delay (and swept its buckets). */
+  nextSample(): Promise<void> {
+    return new Promise((resolve) => this.sampleWaiters.push(resolve));
   }
 
   /** Why writes are being shed now, or undefined: what readiness reports (`write` false). */
@@ -364,6 +371,9 @@ export class LoadGuard {
           this.writesDelayed ? 'overloaded: shedding writes' : 'no longer overloaded',
         );
     }
+    const waiters = this.sampleWaiters;
+    this.sampleWaiters = [];
+    for (const resolve of waiters) resolve();
     if (++this.samples % SWEEP_EVERY_SAMPLES === 0) {
       this.refusedByAddress?.sweep();
       this.byAddress?.sweep();

@@ -103,6 +103,31 @@ const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves once `check` holds, tested now and after each connection the registry's server
+ * accepts or drops (when the guard's connection counts change); fails after 10 s. */
+function afterConnections(reg: TestRegistry, check: () => boolean, what: string): Promise<void> {
+  if (check()) return Promise.resolve();
+  const server = reg.app.server;
+  return new Promise((resolve, reject) => {
+    const test = () => {
+      if (!check()) return;
+      done();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, 10_000);
+    const done = () => {
+      clearTimeout(timer);
+      server.off('connection', later).off('drop', later);
+    };
+    // After the guard's own listeners, which were added first: the counts are up to date then.
+    const later = () => setImmediate(test);
+    server.on('connection', later).on('drop', later);
+  });
+}
+
 /** A proposal on the head with `signer`'s approval (a 1-of-N registry: it commits at once). */
 async function signedWrite(reg: TestRegistry, registryId: string, signer: TestSigner, id: string) {
   const head = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
@@ -195,8 +220,7 @@ describe.skipIf(!aliases)('connection caps', () => {
       const head = await call(reg, 'GET', '/registry/head');
       expect(head.status).toBe(200);
       // All but 50 are closed by the server without an answer.
-      const deadline = Date.now() + 10_000;
-      while (reg.guard.connections!.refused.perAddress < flood - 50 && Date.now() < deadline) await sleep(50);
+      await afterConnections(reg, () => reg.guard.connections!.refused.perAddress >= flood - 50, 'the refusals at accept');
       expect(reg.guard.connections!.refused.perAddress).toBe(flood - 50);
       expect(reg.guard.connections!.open()).toBeLessThanOrEqual(51);
       expect((await call(reg, 'GET', '/registry/head')).status).toBe(200);
@@ -212,8 +236,7 @@ describe.skipIf(!aliases)('connection caps', () => {
     try {
       const sockets = Array.from({ length: flood }, () => stall(reg, 'GET /registry/head HTTP/1.1\r\nHost: x\r\n', '127.0.0.2'));
       await Promise.all(sockets.map((s) => s.connected));
-      const deadline = Date.now() + 10_000;
-      while (reg.guard.connections!.open() < flood && Date.now() < deadline) await sleep(50);
+      await afterConnections(reg, () => reg.guard.connections!.open() >= flood, 'every connection to be held');
       expect(reg.guard.connections!.open()).toBe(flood);
       for (let i = 0; i < 5; i++) {
         const head = await within(call(reg, 'GET', '/registry/head'), 5000);
@@ -230,8 +253,7 @@ describe.skipIf(!aliases)('connection caps', () => {
     const reg = await start('conn-total', { maxConnections: 20 });
     try {
       const sockets = Array.from({ length: 40 }, () => stall(reg, '', '127.0.0.2'));
-      const deadline = Date.now() + 10_000;
-      while (reg.guard.connections!.refused.total < 20 && Date.now() < deadline) await sleep(50);
+      await afterConnections(reg, () => reg.guard.connections!.refused.total >= 20, 'the refusals over maxConnections');
       expect(reg.guard.connections!.refused.total).toBe(20);
       for (const s of sockets) s.socket.destroy();
     } finally {
@@ -385,14 +407,11 @@ describe.skipIf(!aliases)('shedding', () => {
       expect(write.status).toBe(503);
       expect(write.text).toMatch(/event-loop delay/);
       expect(read.status).toBe(200);
-      // Once the loop is idle again, writes are accepted (a 400 here: the body is junk).
-      const deadline = Date.now() + 5000;
-      let again = write;
-      while (again.status === 503 && Date.now() < deadline) {
-        await sleep(200);
-        again = await call(reg, 'POST', '/registry/proposals', { body: { junk: 1 } });
-      }
-      expect(again.status).toBe(400);
+      // Once the loop is idle again, writes are accepted (a 400 here: the body is junk): the
+      // guard's next samples see the idle loop.
+      for (let i = 0; i < 10 && reg.guard.overloaded() !== undefined; i++) await reg.guard.nextSample();
+      expect(reg.guard.overloaded()).toBeUndefined();
+      expect((await call(reg, 'POST', '/registry/proposals', { body: { junk: 1 } })).status).toBe(400);
     } finally {
       destroyAll();
       await reg.close();

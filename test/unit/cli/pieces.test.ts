@@ -97,7 +97,7 @@ describe('the HTTP client', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       if (req.url === '/text') res.writeHead(200).end('<html>');
-      else if (req.url === '/slow') setTimeout(() => res.writeHead(200).end('{}'), 100);
+      else if (req.url === '/ok') res.writeHead(200).end('{}');
       else
         res
           .writeHead(503, { 'content-type': 'application/json' })
@@ -111,7 +111,8 @@ describe('the HTTP client', () => {
   it('says when the answer is not JSON, and carries the envelope’s hint', async () => {
     await expect(call(url, 'GET', 'text')).rejects.toThrow(`GET /text: 200 with a body that is not JSON: is ${url} the registry?`);
     await expect(call(url, 'GET', 'other')).rejects.toThrow('GET /other: 503 Unavailable busy (hint: later)');
-    await expect(call(`${url}/`, 'POST', 'slow', {})).resolves.toEqual({});
+    // A base URL with a trailing slash joins the path once.
+    await expect(call(`${url}/`, 'POST', 'ok', {})).resolves.toEqual({});
   });
 
   it('says when the host does not exist', async () => {
