@@ -1,19 +1,11 @@
 // The JSON bodies the registry answers with, as the tests read them. Where src has the type
 // (commit records, audit events, proposal views), the tests use it; these name the rest.
 import type { ErrorCode } from '../../src/core/errors.js';
-import type { ProposalPayload, SignerSet } from '../../src/core/schemas.js';
+import type { ProposalPayload } from '../../src/core/schemas.js';
 import type { ProposalView } from '../../src/state/proposal-view.js';
 
-/** GET /registry/head, and `registry status` without a proposal id. */
-export interface HeadJson {
-  version: number;
-  hash: string;
-  prev_hash: string | null;
-  state_root: string;
-  committed_at: string;
-  descriptor_count: number;
-  signer_set: SignerSet;
-}
+/** GET /registry/head, as the CLI reads it too. */
+export type { HeadJson } from '../../src/cli/api.js';
 
 /** GET /registry/proposals/{id}, and `registry status PROPOSAL_ID`. */
 export type ProposalJson = ProposalView & { payload: ProposalPayload };
