@@ -7,7 +7,17 @@ import type { AuditHead } from '../core/audit.js';
 import type { Synchronous } from '../config/config.js';
 import { StoreBusyError } from '../errors.js';
 import type { Approval, ProposalStatus } from '../core/schemas.js';
-import type { ProposalQuery, ProposalSummary, Store, StoredCommit, StoredProposal, WriteBatch } from './store.js';
+import type {
+  CheckpointEntry,
+  CheckpointInfo,
+  ProposalQuery,
+  ProposalSummary,
+  Store,
+  StoredCommit,
+  StoredCommitRow,
+  StoredProposal,
+  WriteBatch,
+} from './store.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
@@ -15,7 +25,28 @@ export interface SqliteOptions {
   /** A file path, or ':memory:' for a log that keeps nothing on disk. */
   path: string;
   synchronous?: Synchronous;
+  /** Opens the log for reading only, beside the process that serves it (verify, backup, the
+   * start's verification worker): no lock, no migration, no write. */
+  readonly?: boolean;
 }
+
+interface CheckpointRow {
+  version: number;
+  hash: string;
+  state_root: string;
+  descriptor_count: number;
+  created_at: string;
+  signer_set: string;
+}
+
+const toCheckpoint = (r: CheckpointRow): CheckpointInfo => ({
+  version: r.version,
+  hash: r.hash,
+  stateRoot: r.state_root,
+  descriptorCount: r.descriptor_count,
+  createdAt: r.created_at,
+  signerSet: r.signer_set,
+});
 
 interface ProposalRow {
   seq: number;
@@ -54,22 +85,30 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
 
+  /** The lock that keeps a second writer off this log (see OwnerLock). */
+  private readonly lock: OwnerLock | undefined;
+
   constructor(options: SqliteOptions) {
-    this.db = new Database(options.path);
+    const memory = options.path === ':memory:';
+    this.lock = options.readonly || memory ? undefined : new OwnerLock(options.path);
     try {
-      // One process owns a log: the single writer is only single if nobody else writes.
-      // EXCLUSIVE keeps the file lock from the first write on, so a second `serve` on the
-      // same file fails at start instead of serving a stale head with a failing write plane.
-      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db = new Database(options.path, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+    } catch (e) {
+      this.lock?.release();
+      throw e;
+    }
+    try {
       // better-sqlite3 waits synchronously, which would stall every read: do not wait long.
       this.db.pragma('busy_timeout = 50');
-      if (options.path !== ':memory:') this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-      this.db.pragma('foreign_keys = ON');
-      this.db.exec('BEGIN IMMEDIATE; COMMIT');
-      migrate(this.db);
+      if (!options.readonly) {
+        if (!memory) this.db.pragma('journal_mode = WAL');
+        this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+        this.db.pragma('foreign_keys = ON');
+        migrate(this.db);
+      }
     } catch (e) {
       this.db.close();
+      this.lock?.release();
       if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new StoreBusyError(options.path);
       throw e;
     }
@@ -78,8 +117,41 @@ export class SqliteStore implements Store {
       commit: db.prepare<[number], { version: number; hash: string; record: string }>(
         'SELECT version, hash, record FROM commits WHERE version = ?',
       ),
-      commits: db.prepare<[number, number], { version: number; hash: string; record: string }>(
-        'SELECT version, hash, record FROM commits WHERE version >= ? ORDER BY version LIMIT ?',
+      commits: db.prepare<[number, number], { version: number; hash: string; payload_hash: string; record: string }>(
+        'SELECT version, hash, payload_hash, record FROM commits WHERE version >= ? ORDER BY version LIMIT ?',
+      ),
+      latestCheckpoint: db.prepare<[], CheckpointRow>('SELECT * FROM checkpoints ORDER BY version DESC LIMIT 1'),
+      checkpoints: db.prepare<[], CheckpointRow>('SELECT * FROM checkpoints ORDER BY version'),
+      checkpointEntries: db.prepare<[number, string, number], { id: string; changed_in: number; descriptor: string }>(
+        'SELECT id, changed_in, descriptor FROM checkpoint_entries WHERE version = ? AND id > ? ORDER BY id LIMIT ?',
+      ),
+      insertEntry: db.prepare('INSERT INTO checkpoint_entries (version, id, changed_in, descriptor) VALUES (?, ?, ?, ?)'),
+      sealCheckpoint: db.prepare(
+        'INSERT INTO checkpoints (version, hash, state_root, descriptor_count, created_at, signer_set) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      dropCheckpoint: db.prepare('DELETE FROM checkpoints WHERE version = ?'),
+      dropEntries: db.prepare(
+        'DELETE FROM checkpoint_entries WHERE version = ? AND id IN (SELECT id FROM checkpoint_entries WHERE version = ? LIMIT ?)',
+      ),
+      orphanVersions: db.prepare<[], { version: number }>(
+        'SELECT DISTINCT version FROM checkpoint_entries WHERE version NOT IN (SELECT version FROM checkpoints)',
+      ),
+      // The trigger commits_no_update (migration 004) refuses whatever retention may not prune.
+      pruneCommits: db.prepare(
+        `UPDATE commits SET record = '' WHERE version BETWEEN ? AND ? AND version > 0 AND record <> ''
+           AND version < (SELECT MIN(version) FROM checkpoints)
+           AND NOT EXISTS (SELECT 1 FROM json_each(record, '$.payload.ops') WHERE json_extract(value, '$.op') = 'set_signers')`,
+      ),
+      pruneCommittedProposals: db.prepare(
+        `UPDATE proposals SET payload = '' WHERE status = 'committed' AND payload <> '' AND version BETWEEN ? AND ?
+           AND (SELECT record FROM commits WHERE version = proposals.version) = ''`,
+      ),
+      pruneSettled: db.prepare(
+        `UPDATE proposals SET payload = '' WHERE id IN (SELECT id FROM proposals WHERE status IN ('stale', 'expired')
+           AND payload <> '' AND COALESCE(settled_at, 0) < ? LIMIT ?)`,
+      ),
+      unprunedSettled: db.prepare<[], { n: number }>(
+        "SELECT COUNT(*) AS n FROM proposals WHERE status IN ('stale', 'expired') AND payload <> ''",
       ),
       insertCommit: db.prepare('INSERT INTO commits (version, hash, payload_hash, record) VALUES (?, ?, ?, ?)'),
       proposal: db.prepare<[string], ProposalRow & { payload: string }>(`SELECT ${SUMMARY_COLUMNS}, payload FROM proposals WHERE id = ?`),
@@ -94,7 +166,7 @@ export class SqliteStore implements Store {
         "INSERT INTO proposals (id, payload, base_version, created_at, expires_at, proposed_threshold, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
       ),
       insertApproval: db.prepare('INSERT INTO approvals (proposal_id, signer_id, sig, received_at) VALUES (?, ?, ?, ?)'),
-      setStatus: db.prepare("UPDATE proposals SET status = ?, version = ? WHERE id = ? AND status = 'pending'"),
+      setStatus: db.prepare("UPDATE proposals SET status = ?, version = ?, settled_at = ? WHERE id = ? AND status = 'pending'"),
       auditHead: db.prepare<[], AuditHead>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1'),
       audit: db.prepare<[number, number], { event: string }>('SELECT event FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?'),
       // The WHERE clause is the partial index audit_freezes's own (migration 003), so that it is used.
@@ -143,8 +215,62 @@ export class SqliteStore implements Store {
     return row && { version: row.version, hash: row.hash, text: row.record };
   }
 
-  async commits(from: number, limit: number): Promise<StoredCommit[]> {
-    return this.stmt.commits.all(from, limit).map((row) => ({ version: row.version, hash: row.hash, text: row.record }));
+  async commits(from: number, limit: number): Promise<StoredCommitRow[]> {
+    return this.stmt.commits
+      .all(from, limit)
+      .map((row) => ({ version: row.version, hash: row.hash, payloadHash: row.payload_hash, text: row.record }));
+  }
+
+  async latestCheckpoint(): Promise<CheckpointInfo | undefined> {
+    const row = this.stmt.latestCheckpoint.get();
+    return row && toCheckpoint(row);
+  }
+
+  async checkpoints(): Promise<CheckpointInfo[]> {
+    return this.stmt.checkpoints.all().map(toCheckpoint);
+  }
+
+  async checkpointEntries(version: number, afterId: string, limit: number): Promise<CheckpointEntry[]> {
+    return this.stmt.checkpointEntries.all(version, afterId, limit).map((r) => ({ id: r.id, changedIn: r.changed_in, json: r.descriptor }));
+  }
+
+  async addCheckpointEntries(version: number, entries: readonly CheckpointEntry[]): Promise<void> {
+    const insert = this.stmt.insertEntry;
+    this.db.transaction(() => {
+      for (const e of entries) insert.run(version, e.id, e.changedIn, e.json);
+    })();
+  }
+
+  async sealCheckpoint(c: CheckpointInfo): Promise<void> {
+    this.stmt.sealCheckpoint.run(c.version, c.hash, c.stateRoot, c.descriptorCount, c.createdAt, c.signerSet);
+  }
+
+  async dropCheckpoint(version: number): Promise<void> {
+    this.stmt.dropCheckpoint.run(version);
+  }
+
+  async dropCheckpointEntries(version: number, limit: number): Promise<number> {
+    return this.stmt.dropEntries.run(version, version, limit).changes;
+  }
+
+  async orphanCheckpointVersions(): Promise<number[]> {
+    return this.stmt.orphanVersions.all().map((r) => r.version);
+  }
+
+  async pruneCommits(from: number, to: number): Promise<number> {
+    return this.db.transaction(() => {
+      const n = this.stmt.pruneCommits.run(from, to).changes;
+      this.stmt.pruneCommittedProposals.run(from, to);
+      return n;
+    })();
+  }
+
+  async pruneSettledProposals(before: number, limit: number): Promise<number> {
+    return this.stmt.pruneSettled.run(before, limit).changes;
+  }
+
+  async unprunedSettledCount(): Promise<number> {
+    return this.stmt.unprunedSettled.get()!.n;
   }
 
   async proposal(id: string): Promise<StoredProposal | undefined> {
@@ -181,7 +307,7 @@ export class SqliteStore implements Store {
       for (const a of batch.approvals ?? []) s.insertApproval.run(a.proposalId, a.signer_id, a.sig, a.receivedAt);
       if (batch.commit) s.insertCommit.run(batch.commit.version, batch.commit.hash, batch.commit.payloadHash, batch.commit.text);
       for (const c of batch.statusChanges ?? []) {
-        if (s.setStatus.run(c.status, c.version ?? null, c.proposalId).changes !== 1) {
+        if (s.setStatus.run(c.status, c.version ?? null, batch.settledAt ?? Date.now(), c.proposalId).changes !== 1) {
           throw new Error(`proposal ${c.proposalId} is not pending`);
         }
       }
@@ -196,7 +322,48 @@ export class SqliteStore implements Store {
     return this.stmt.setting.get(name)!.value;
   }
 
+  /** Copies the live database to `destination` consistently, with SQLite's online backup API
+   * (pages written meanwhile are copied again). */
+  async backup(destination: string, progress?: (done: number, total: number) => void): Promise<void> {
+    await this.db.backup(destination, {
+      progress: ({ totalPages, remainingPages }) => {
+        progress?.(totalPages - remainingPages, totalPages);
+        return 256;
+      },
+    });
+  }
+
   async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    this.lock?.release();
+  }
+}
+
+/**
+ * One process writes a log: the single writer is only single if nobody else writes. The owner
+ * holds an exclusive lock on a small SQLite file beside the log (`<db>.lock`), from the start
+ * until it closes; the operating system drops the lock when the process dies, SIGKILL
+ * included, so no stale lock outlives a crash. A second `serve` on the same log fails at start.
+ * The log itself stays in WAL's normal locking mode, so that other processes can read it while
+ * it is served (`registry verify --db`, `registry backup`).
+ */
+export class OwnerLock {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(`${path}.lock`);
+    try {
+      this.db.pragma('busy_timeout = 0');
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.exec('BEGIN EXCLUSIVE');
+    } catch (e) {
+      this.db.close();
+      if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new StoreBusyError(path);
+      throw e;
+    }
+  }
+
+  release(): void {
     if (this.db.open) this.db.close();
   }
 }

@@ -6,8 +6,32 @@ import type { Approval, ProposalStatus } from '../core/schemas.js';
 export interface StoredCommit {
   version: number;
   hash: string;
-  /** The record's canonical JSON. */
+  /** The record's canonical JSON; '' once retention has pruned it (README → Durability). */
   text: string;
+}
+
+/** A commit as the log holds it, pruned or not: what a walk of the whole chain reads. */
+export interface StoredCommitRow extends StoredCommit {
+  payloadHash: string;
+}
+
+/** A checkpoint (SPEC §10) without its state. */
+export interface CheckpointInfo {
+  version: number;
+  hash: string;
+  stateRoot: string;
+  descriptorCount: number;
+  createdAt: string;
+  /** The signer set in force after `version`, canonical JSON. */
+  signerSet: string;
+}
+
+/** One descriptor of a checkpoint's state. */
+export interface CheckpointEntry {
+  id: string;
+  changedIn: number;
+  /** The descriptor's canonical JSON. */
+  json: string;
 }
 
 /** A proposal without its payload: what listings and the writer's bookkeeping need. */
@@ -55,6 +79,8 @@ export interface StatusChange {
 /** Everything one step of the writer changes, written in one transaction. */
 export interface WriteBatch {
   proposal?: NewProposal;
+  /** When `statusChanges` settle their proposals (ms since the epoch). */
+  settledAt?: number;
   approvals?: NewApproval[];
   statusChanges?: StatusChange[];
   commit?: StoredCommit & { payloadHash: string };
@@ -74,7 +100,30 @@ export interface Store {
   initialize(genesis: StoredCommit & { payloadHash: string }): Promise<void>;
   commit(version: number): Promise<StoredCommit | undefined>;
   /** Commits with version ≥ `from`, in order, at most `limit`. */
-  commits(from: number, limit: number): Promise<StoredCommit[]>;
+  commits(from: number, limit: number): Promise<StoredCommitRow[]>;
+  /** The newest checkpoint, or undefined. */
+  latestCheckpoint(): Promise<CheckpointInfo | undefined>;
+  /** Every checkpoint, oldest first. */
+  checkpoints(): Promise<CheckpointInfo[]>;
+  /** Entries of checkpoint `version`'s state with id > `afterId`, by id, at most `limit`. */
+  checkpointEntries(version: number, afterId: string, limit: number): Promise<CheckpointEntry[]>;
+  /** Adds entries to the state of a checkpoint being built (one transaction). */
+  addCheckpointEntries(version: number, entries: readonly CheckpointEntry[]): Promise<void>;
+  /** Writes the checkpoint row once every entry is there: the checkpoint exists from then on. */
+  sealCheckpoint(info: CheckpointInfo): Promise<void>;
+  /** Drops a checkpoint (never the newest), then up to `limit` of its entries per call; also
+   * removes entries left without a checkpoint by a crash. Returns the entries removed. */
+  dropCheckpointEntries(version: number, limit: number): Promise<number>;
+  /** Versions whose checkpoint entries exist without a checkpoint row (a crash while building). */
+  orphanCheckpointVersions(): Promise<number[]>;
+  dropCheckpoint(version: number): Promise<void>;
+  /** Prunes the records of commits in [from, to] older than the oldest checkpoint (not the genesis,
+   * not a signer-set change) and the payloads of their proposals. Returns the versions pruned. */
+  pruneCommits(from: number, to: number): Promise<number>;
+  /** Prunes up to `limit` payloads of stale or expired proposals settled before `before` (ms). */
+  pruneSettledProposals(before: number, limit: number): Promise<number>;
+  /** Stale or expired proposals whose payload is not pruned yet. */
+  unprunedSettledCount(): Promise<number>;
   proposal(id: string): Promise<StoredProposal | undefined>;
   /** Summaries in arrival order after `afterSeq`, without payloads. */
   proposals(query: ProposalQuery): Promise<ProposalSummary[]>;

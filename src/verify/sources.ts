@@ -62,7 +62,8 @@ export interface DbRows {
   approvals(): IterableIterator<{ proposal_id: string; signer_id: string; sig: string }>;
 }
 
-/** Opens the file read-only. A running service holds it EXCLUSIVE: that is a SourceError saying so. */
+/** Opens the file read-only; WAL lets it read a log that a running service is writing. A lock it
+ * cannot get within a second is a SourceError saying so. */
 export function openDb(file: string): DbRows {
   let db: Database.Database;
   try {
@@ -74,8 +75,8 @@ export function openDb(file: string): DbRows {
     const code = (e as { code?: string }).code ?? '';
     if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
       throw new SourceError(
-        `${file} is locked (${code}): a running registry holds its database exclusively; ` +
-          'stop the service, or verify a copy or a backup of the file, or verify the running registry with --url',
+        `${file} is locked (${code}): another process holds the database; ` +
+          'try again, verify a backup of the file (registry backup), or verify the running registry with --url',
       );
     throw new SourceError(`cannot read ${file}: ${(e as Error).message}`);
   };

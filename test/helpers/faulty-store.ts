@@ -45,5 +45,16 @@ export class FaultyStore implements Store {
   audit: Store['audit'] = (from, limit) => this.inner.audit(from, limit);
   lastFreezeEvent: Store['lastFreezeEvent'] = () => this.inner.lastFreezeEvent();
   setting: Store['setting'] = (name, initial) => this.inner.setting(name, initial);
+  latestCheckpoint: Store['latestCheckpoint'] = () => this.inner.latestCheckpoint();
+  checkpoints: Store['checkpoints'] = () => this.inner.checkpoints();
+  checkpointEntries: Store['checkpointEntries'] = (v, after, limit) => this.inner.checkpointEntries(v, after, limit);
+  addCheckpointEntries: Store['addCheckpointEntries'] = (v, entries) => this.inner.addCheckpointEntries(v, entries);
+  sealCheckpoint: Store['sealCheckpoint'] = (info) => this.inner.sealCheckpoint(info);
+  dropCheckpointEntries: Store['dropCheckpointEntries'] = (v, limit) => this.inner.dropCheckpointEntries(v, limit);
+  orphanCheckpointVersions: Store['orphanCheckpointVersions'] = () => this.inner.orphanCheckpointVersions();
+  dropCheckpoint: Store['dropCheckpoint'] = (v) => this.inner.dropCheckpoint(v);
+  pruneCommits: Store['pruneCommits'] = (from, to) => this.inner.pruneCommits(from, to);
+  pruneSettledProposals: Store['pruneSettledProposals'] = (before, limit) => this.inner.pruneSettledProposals(before, limit);
+  unprunedSettledCount: Store['unprunedSettledCount'] = () => this.inner.unprunedSettledCount();
   close: Store['close'] = () => this.inner.close();
 }

@@ -44,7 +44,7 @@ describe('the SQLite log', () => {
     expect(normal.durability().synchronous).toBe(1);
     await normal.close();
     const raw = new Database(db);
-    expect(raw.pragma('user_version', { simple: true })).toBe(3);
+    expect(raw.pragma('user_version', { simple: true })).toBe(4);
     raw.close();
   });
 
