@@ -74,6 +74,19 @@ export interface Config {
   /** Bytes of request bodies in progress, in all (503 beyond) and per client address (429 beyond). */
   maxBodyBytesInFlight: number;
   maxBodyBytesPerAddress: number;
+  /** Checkpoints (README → Durability): one every this many commits (0: none by count), and one
+   * after this many ms when a commit came since the last (0: none by time). */
+  checkpointEvery: number;
+  checkpointIntervalMs: number;
+  /** Retention: the horizon is the newest checkpoint at least retainCommits commits behind the
+   * head and at least retainDays days old (each 0: no condition; both 0: nothing is pruned).
+   * Older checkpoints are dropped and the records of older commits pruned (410 Gone), never the
+   * genesis nor a signer-set change. */
+  retainCommits: number;
+  retainDays: number;
+  /** Payloads of stale and expired proposals are pruned this long after they settle; until then
+   * they count against the cap of pending proposals. */
+  settledPayloadTtlMs: number;
 }
 
 /** Integer settings: name → [minimum, maximum]. */
@@ -105,6 +118,11 @@ const INTEGER_RANGES = {
   refusedBurstKibPerAddress: [1, 1_000_000_000],
   maxBodyBytesInFlight: [1024 * 1024, 2 ** 40],
   maxBodyBytesPerAddress: [1024 * 1024, 2 ** 40],
+  checkpointEvery: [0, 1_000_000_000],
+  checkpointIntervalMs: [0, 365 * 86_400_000],
+  retainCommits: [0, Number.MAX_SAFE_INTEGER],
+  retainDays: [0, 100_000],
+  settledPayloadTtlMs: [0, 365 * 86_400_000],
 } as const;
 
 export const DEFAULTS: Config = {
@@ -144,6 +162,11 @@ export const DEFAULTS: Config = {
   refusedBurstKibPerAddress: 8192,
   maxBodyBytesInFlight: 64 * 1024 * 1024,
   maxBodyBytesPerAddress: 8 * 1024 * 1024,
+  checkpointEvery: 1000,
+  checkpointIntervalMs: 3_600_000,
+  retainCommits: 0,
+  retainDays: 0,
+  settledPayloadTtlMs: 900_000,
 };
 
 /** Setting name → environment variable. */
@@ -184,6 +207,11 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   refusedBurstKibPerAddress: 'REGISTRY_REFUSED_BURST_KIB_PER_ADDRESS',
   maxBodyBytesInFlight: 'REGISTRY_MAX_BODY_BYTES_IN_FLIGHT',
   maxBodyBytesPerAddress: 'REGISTRY_MAX_BODY_BYTES_PER_ADDRESS',
+  checkpointEvery: 'REGISTRY_CHECKPOINT_EVERY',
+  checkpointIntervalMs: 'REGISTRY_CHECKPOINT_INTERVAL_MS',
+  retainCommits: 'REGISTRY_RETAIN_COMMITS',
+  retainDays: 'REGISTRY_RETAIN_DAYS',
+  settledPayloadTtlMs: 'REGISTRY_SETTLED_PAYLOAD_TTL_MS',
 };
 
 type Raw = Partial<Record<keyof Config, unknown>>;
