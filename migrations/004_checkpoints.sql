@@ -10,7 +10,10 @@ CREATE TABLE checkpoints (
   state_root       TEXT NOT NULL,
   descriptor_count INTEGER NOT NULL,
   created_at       TEXT NOT NULL,
-  signer_set       TEXT NOT NULL       -- the signer set in force after `version`, canonical JSON
+  signer_set       TEXT NOT NULL,      -- the signer set in force after `version`, canonical JSON
+  -- Every signer set in force up to `version`, as JSON [{"from": first version it approves, "set"}],
+  -- genesis first: ids and keys are never rebound, so a start from here needs them all.
+  signer_history   TEXT NOT NULL
 ) STRICT;
 
 CREATE TABLE checkpoint_entries (

@@ -37,6 +37,7 @@ interface CheckpointRow {
   descriptor_count: number;
   created_at: string;
   signer_set: string;
+  signer_history: string;
 }
 
 const toCheckpoint = (r: CheckpointRow): CheckpointInfo => ({
@@ -46,6 +47,7 @@ const toCheckpoint = (r: CheckpointRow): CheckpointInfo => ({
   descriptorCount: r.descriptor_count,
   createdAt: r.created_at,
   signerSet: r.signer_set,
+  signerHistory: r.signer_history,
 });
 
 interface ProposalRow {
@@ -127,7 +129,7 @@ export class SqliteStore implements Store {
       ),
       insertEntry: db.prepare('INSERT INTO checkpoint_entries (version, id, changed_in, descriptor) VALUES (?, ?, ?, ?)'),
       sealCheckpoint: db.prepare(
-        'INSERT INTO checkpoints (version, hash, state_root, descriptor_count, created_at, signer_set) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO checkpoints (version, hash, state_root, descriptor_count, created_at, signer_set, signer_history) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       dropCheckpoint: db.prepare('DELETE FROM checkpoints WHERE version = ?'),
       dropEntries: db.prepare(
@@ -242,7 +244,7 @@ export class SqliteStore implements Store {
   }
 
   async sealCheckpoint(c: CheckpointInfo): Promise<void> {
-    this.stmt.sealCheckpoint.run(c.version, c.hash, c.stateRoot, c.descriptorCount, c.createdAt, c.signerSet);
+    this.stmt.sealCheckpoint.run(c.version, c.hash, c.stateRoot, c.descriptorCount, c.createdAt, c.signerSet, c.signerHistory);
   }
 
   async dropCheckpoint(version: number): Promise<void> {

@@ -24,6 +24,8 @@ export interface CheckpointInfo {
   createdAt: string;
   /** The signer set in force after `version`, canonical JSON. */
   signerSet: string;
+  /** Every signer set in force up to `version`, JSON `[{from, set}]`, genesis first. */
+  signerHistory: string;
 }
 
 /** One descriptor of a checkpoint's state. */
