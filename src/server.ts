@@ -16,11 +16,13 @@ import { LoadGuard } from './http/load-guard.js';
 import { SpareConnections } from './http/spare-connections.js';
 import { RegistryMetrics } from './obs/metrics.js';
 import { AuditedLog } from './pipeline/audited-log.js';
+import { Checkpointer } from './pipeline/checkpointer.js';
 import { TamperCheck } from './pipeline/tamper-check.js';
+import { startTamperPass, type TamperPass } from './pipeline/tamper-pass.js';
 import { Writer } from './pipeline/writer.js';
 import type { HeadView } from './state/head-view.js';
 import { ListingCursors } from './http/listing-cursor.js';
-import { openLog } from './state/replay.js';
+import { openLogFrom } from './state/replay.js';
 import { VersionSnapshots } from './state/version-snapshots.js';
 import { Hub } from './stream/hub.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -37,6 +39,10 @@ export interface RunningRegistry {
   metrics: RegistryMetrics;
   /** Its limits and overload state: connection caps, shedding, write rate limits. */
   guard: LoadGuard;
+  /** Checkpoints and retention. */
+  checkpointer: Checkpointer;
+  /** Resolves when the start's integrity pass has ended. */
+  verified: Promise<void>;
   url: string;
   close(): Promise<void>;
 }
@@ -101,9 +107,23 @@ export async function startRegistry(
   }
   let sweep: NodeJS.Timeout | undefined;
   let checking: Promise<void> = Promise.resolve();
-  let stopChecking = (): void => undefined;
+  let pass: TamperPass | undefined;
+  let checkpointer: Checkpointer | undefined;
   try {
-    const view = await openLog(store, genesis, await fastDigest());
+    const digest = await fastDigest();
+    const loadStarted = performance.now();
+    const opened = await openLogFrom(store, genesis, digest);
+    const view = opened.view;
+    logger.info(
+      {
+        version: view.head.version,
+        checkpoint: opened.checkpoint?.version ?? null,
+        replayed: opened.replayed,
+        descriptors: view.state.size,
+        ms: Math.round(performance.now() - loadStarted),
+      },
+      opened.checkpoint ? 'loaded the latest checkpoint and replayed the commits after it' : 'replayed the log from the genesis',
+    );
     const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, { slowMs: config.storeSlowMs });
     // Metrics read the registry when scraped; the pieces they read are made below.
     const writeBlockers = (): string[] => {
@@ -120,12 +140,14 @@ export async function startRegistry(
       unauditedRefusals: () => writer.refusals.unaudited,
       writeBlockers,
       storageFiles: config.db === ':memory:' ? [] : [config.db, `${config.db}-wal`],
+      checkpointAge: () => checkpointer?.ageSeconds() ?? 0,
+      checkpointVersion: () => checkpointer?.latest?.version ?? -1,
     });
     log.onWritten = (events) => metrics.audited(events);
     // Requests in flight are counted once, by the metrics' hooks; the guard reads that count.
     const guard = new LoadGuard(config, { logger, bodyLimit: BODY_LIMIT, inFlight: metrics });
     const cursors = new ListingCursors(Buffer.from(await store.setting('cursor_key', () => randomBytes(32).toString('hex')), 'hex'));
-    const snapshots = new VersionSnapshots(store, genesis.payload.signer_set);
+    const snapshots = new VersionSnapshots(store, genesis.payload.signer_set, undefined, digest);
     const writer = new Writer({
       log,
       view,
@@ -144,28 +166,40 @@ export async function startRegistry(
       maxReplay: config.streamMaxReplay,
     });
     writer.on('commit', (e) => hub.publish(e));
-    // Tamper evidence: the genesis and the head record now; every record, the proposals table
-    // and the audit chain in slices (writes wait for it, reads do not); the writer checks the
-    // pending proposals as it loads them.
-    const tamper = new TamperCheck({
+    checkpointer = new Checkpointer({
       store,
       view,
-      genesisText: canonicalJson(genesis.record),
-      verifier: new ApprovalVerifier(),
-      sink: writer,
+      logger,
+      every: config.checkpointEvery,
+      intervalMs: config.checkpointIntervalMs,
+      retainCommits: config.retainCommits,
+      retainDays: config.retainDays,
+      settledTtlMs: config.settledPayloadTtlMs,
+      trusted: () => writer.trusted,
+      settledPruned: (n) => writer.settledPruned(n),
     });
+    const points = checkpointer;
+    writer.on('commit', () => points.afterCommit());
+    if (opened.checkpointProblem) writer.distrust(opened.checkpointProblem);
+    // Tamper evidence: the genesis and the head record now; every record, the proposals table
+    // and the audit chain in a worker thread (writes wait for it, reads do not); the writer
+    // checks the pending proposals as it loads them.
+    const genesisText = canonicalJson(genesis.record);
+    const verifier = new ApprovalVerifier();
     writer.verifying('starting');
-    await tamper.checkStart();
+    await new TamperCheck({ store, view, genesisText, verifier, sink: writer }).checkStart();
+    await checkpointer.open();
     const verifyStarted = performance.now();
-    checking = tamper
-      .run()
-      .then(() =>
-        logger[tamper.findings ? 'error' : 'info'](
-          { version: view.head.version, findings: tamper.findings, ms: Math.round(performance.now() - verifyStarted) },
-          tamper.findings ? 'the log failed verification: writes are refused' : 'the log verified',
-        ),
+    pass = startTamperPass({ path: config.db, store, view, genesisText, verifier, sink: writer });
+    checking = pass.done.then((findings) => {
+      logger[findings ? 'error' : 'info'](
+        { version: view.head.version, findings, ms: Math.round(performance.now() - verifyStarted) },
+        findings ? 'the log failed verification: writes are refused' : 'the log verified',
       );
-    stopChecking = () => tamper.stop();
+      // A log long past its latest checkpoint (one written before checkpoints, or with them off)
+      // gets one as soon as it is trusted.
+      points.afterCommit();
+    });
     if (view.head.version <= (options.foregroundVerifyLimit ?? FOREGROUND_VERIFY_LIMIT)) await checking;
     await writer.open();
     writer.on('commit', (e) =>
@@ -180,7 +214,10 @@ export async function startRegistry(
         'committed',
       ),
     );
-    sweep = setInterval(() => void writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed')), EXPIRY_SWEEP_MS);
+    sweep = setInterval(() => {
+      void writer.expireNow().catch((err) => logger.error({ err }, 'expiry sweep failed'));
+      void points.tick().catch((err) => logger.error({ err }, 'checkpoint tick failed'));
+    }, EXPIRY_SWEEP_MS);
     sweep.unref();
     let closing = false;
     const app = buildApp(
@@ -217,14 +254,17 @@ export async function startRegistry(
       hub,
       metrics,
       guard,
+      checkpointer: points,
+      verified: checking,
       url: `http://${host}:${port}`,
       async close() {
         closing = true;
         clearInterval(timer);
         // Streams never end by themselves: end them, or closing would wait for their clients.
         hub.close();
-        stopChecking();
+        const stopping = Promise.all([pass?.stop(), points.stop()]);
         await spare.dropWhile(app.close());
+        await stopping;
         await checking;
         await writer.drain();
         await store.close();
@@ -232,7 +272,7 @@ export async function startRegistry(
     };
   } catch (e) {
     clearInterval(sweep);
-    stopChecking();
+    await Promise.all([pass?.stop(), checkpointer?.stop()]);
     await checking;
     await store.close();
     throw e;

@@ -166,7 +166,7 @@ export const DEFAULTS: Config = {
   checkpointIntervalMs: 3_600_000,
   retainCommits: 0,
   retainDays: 0,
-  settledPayloadTtlMs: 900_000,
+  settledPayloadTtlMs: 300_000,
 };
 
 /** Setting name → environment variable. */

@@ -59,6 +59,30 @@ export class RegistryState {
     return this.signerHistory.map((h) => h.set);
   }
 
+  /** The signer sets in force over time, as a checkpoint keeps them: each with the first
+   * version it approves. */
+  get signerHistoryEntries(): readonly { from: number; set: SignerSet }[] {
+    return this.signerHistory;
+  }
+
+  /** Loads a checkpoint's signer-set history into a fresh state (genesis set first), before its
+   * descriptors are applied. */
+  restoreSigners(history: readonly { from: number; set: SignerSet }[]): void {
+    if (this.entries.size || this.signerHistory.length !== 1) throw new Error('restoreSigners needs a fresh state');
+    this.signerHistory.length = 0;
+    this.signerHistory.push(...history);
+    this.signers = history[history.length - 1]!.set;
+    this.signerSetDigest = this.digest(canonicalBytes(this.signers));
+  }
+
+  /** An entry from a checkpoint: `json` is the descriptor's stored canonical JSON, hashed as
+   * stored (the state root check catches any other text, and the leaf is what clients hash). */
+  entryFromJson(json: string, changedIn: number): Entry {
+    const descriptor = JSON.parse(json) as Descriptor;
+    const key = this.keyOf(descriptor.id);
+    return { descriptor, key, keyHex: toHex(key), leaf: this.digest(utf8Bytes(json)), json, changedIn };
+  }
+
   /** The signer set whose approvals count for a proposal on base version `baseVersion`. */
   signerSetAt(baseVersion: number): SignerSet {
     let set = this.signerHistory[0]!.set;

@@ -7,10 +7,13 @@ import { recordBytesProblem } from '../pipeline/tamper-check.js';
 import { fullView, summaryView } from '../state/proposal-view.js';
 import { HEAD_CACHE, IMMUTABLE, sendBytes, sendJsonText } from './send.js';
 import type { RegistryContext } from './context.js';
+import type { CheckpointInfo } from '../store/store.js';
 import { decodeCursor, encodeCursor, parseProposalId, parseQueryInt, parseVersion } from './params.js';
 import {
   AuditPage,
   AuditQuery,
+  CheckpointAnswer,
+  CheckpointList,
   CommitRecordAnswer,
   errorAnswers,
   HeadAnswer,
@@ -55,7 +58,7 @@ export const readRoutes =
             'Immutable; 404 (not cached) past the head.',
           tags: ['read'],
           params: VersionParams,
-          response: { 200: CommitRecordAnswer, 304: NotModified, ...errorAnswers('NotFound') },
+          response: { 200: CommitRecordAnswer, 304: NotModified, ...errorAnswers('NotFound', 'Gone') },
         },
       },
       async (request, reply) => {
@@ -70,6 +73,12 @@ export const readRoutes =
         if (!cached) {
           const stored = await ctx.store.commit(version);
           if (!stored) throw new RegistryError('NotFound', `no version ${version}`);
+          if (stored.text === '') {
+            const horizon = (await ctx.store.checkpoints())[0]?.version;
+            throw new RegistryError('Gone', `version ${version} was pruned: the log keeps whole records from version ${horizon} on`, {
+              hint: `its state is in the checkpoint at version ${horizon}: GET /registry/checkpoints, GET /registry/${horizon}/descriptors`,
+            });
+          }
           // Read back from the store: checked against its own bytes before it goes out.
           const problem = recordBytesProblem(stored, ctx.view.state.digest);
           if (problem) {
@@ -80,6 +89,47 @@ export const readRoutes =
           ctx.view.remember(version, cached);
         }
         return sendBytes(request, reply, cached.body, cached.etag, IMMUTABLE);
+      },
+    );
+
+    const checkpointJson = (c: CheckpointInfo) => ({
+      version: c.version,
+      hash: c.hash,
+      state_root: c.stateRoot,
+      descriptor_count: c.descriptorCount,
+      created_at: c.createdAt,
+    });
+
+    app.get(
+      '/registry/checkpoints/latest',
+      {
+        schema: {
+          summary: 'The latest checkpoint',
+          description: 'The newest checkpoint (SPEC §10); 404 before the first. Not cached: a newer one may come with any commit.',
+          tags: ['read'],
+          response: { 200: CheckpointAnswer, ...errorAnswers('NotFound') },
+        },
+      },
+      async (_request, reply) => {
+        const latest = await ctx.store.latestCheckpoint();
+        if (!latest) throw new RegistryError('NotFound', 'no checkpoint yet', { hint: 'one is made every checkpointEvery commits' });
+        return reply.header('cache-control', 'no-store').send(checkpointJson(latest));
+      },
+    );
+
+    app.get(
+      '/registry/checkpoints',
+      {
+        schema: {
+          summary: 'Every checkpoint kept',
+          description: 'Oldest first. The oldest is the retention horizon: records before it may have been pruned (410).',
+          tags: ['read'],
+          response: { 200: CheckpointList, ...errorAnswers() },
+        },
+      },
+      async (_request, reply) => {
+        const items = (await ctx.store.checkpoints()).map(checkpointJson);
+        return reply.header('cache-control', 'no-store').send({ items });
       },
     );
 
@@ -117,7 +167,7 @@ export const readRoutes =
           description: 'Where a proposal stands (its approvals, the threshold, its status and version once committed) and its payload.',
           tags: ['read'],
           params: ProposalIdParams,
-          response: { 200: ProposalDetail, ...errorAnswers('NotFound') },
+          response: { 200: ProposalDetail, ...errorAnswers('NotFound', 'Gone') },
         },
       },
       async (request, reply) => {

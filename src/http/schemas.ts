@@ -82,7 +82,7 @@ const WHEN: Record<ErrorCode, string> = {
   BadRequest: 'malformed JSON, a schema violation, an unknown field, a bad parameter or filter',
   NotFound: 'no such version, proposal, descriptor or route',
   StaleVersion: 'the proposal base is not the head, or the proposal is stale',
-  Gone: 'the proposal has expired',
+  Gone: 'the proposal has expired, or retention pruned the version, state or payload asked for (see the hint)',
   PayloadTooLarge: 'the body is over 1 MiB',
   UnsupportedMediaType: 'the body is not application/json, or it is compressed',
   BadSignature: 'an invalid signature, an unknown or removed signer, or another registry id',
@@ -277,6 +277,41 @@ export const CommitRecordAnswer = Type.Object(CommitRecordBody.properties, {
   examples: [EX.COMMIT_RECORD, EX.GENESIS_RECORD],
   headers: IMMUTABLE_HEADERS,
 });
+
+const CHECKPOINT_EXAMPLE = {
+  version: 1000,
+  hash: 'b3:5f0c4bd7e2a9e53c1f8b2b7d6c0e6e5b1c7d8a9f0e1d2c3b4a5968778695a4b3',
+  state_root: 'b3:0d3c6b1f9e8a7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d',
+  descriptor_count: 48213,
+  created_at: '2026-11-23T15:04:05.123Z',
+};
+
+const CheckpointBody = Type.Object(
+  {
+    version: VersionNumber,
+    hash: Hash,
+    state_root: Hash,
+    descriptor_count: Type.Integer({ minimum: 0 }),
+    created_at: Time,
+  },
+  { additionalProperties: false },
+);
+
+export const CheckpointAnswer = Type.Object(CheckpointBody.properties, {
+  additionalProperties: false,
+  description:
+    "A checkpoint (SPEC §10): the hash of the record at its version and that record's state root. Its state is served by " +
+    'GET /registry/{version}/descriptors.',
+  examples: [CHECKPOINT_EXAMPLE],
+});
+
+export const CheckpointList = Type.Object(
+  { items: Type.Array(CheckpointBody) },
+  {
+    description: 'Every checkpoint kept, oldest first: the oldest is the retention horizon, before which records may be pruned.',
+    examples: [{ items: [CHECKPOINT_EXAMPLE] }],
+  },
+);
 
 const DescriptorItem = component(
   'DescriptorItem',

@@ -49,6 +49,11 @@ export interface MetricSources {
   writeBlockers: () => readonly string[];
   /** The files the log occupies (the SQLite database and its WAL); missing ones count 0. */
   storageFiles: readonly string[];
+  /** Seconds since the latest checkpoint while commits after it wait for the next one (since
+   * the start before the first); 0 while it covers the head. */
+  checkpointAge: () => number;
+  /** The latest checkpoint's version, or -1 before the first. */
+  checkpointVersion: () => number;
 }
 
 // -- cells: series as plain numbers ------------------------------------------------------------
@@ -366,6 +371,12 @@ export class RegistryMetrics {
       gauge('registry_storage_bytes', 'Bytes on disk of the log: the SQLite database and its write-ahead log.', () =>
         storageBytes(sources.storageFiles),
       ),
+      gauge(
+        'registry_checkpoint_age_seconds',
+        'Seconds since the latest checkpoint while commits after it wait for the next one; 0 while it covers the head.',
+        sources.checkpointAge,
+      ),
+      gauge('registry_checkpoint_version', "The latest checkpoint's version; -1 before the first.", sources.checkpointVersion),
       gauge('registry_write_ready', '1 while the write plane accepts writes, 0 while /readyz says write: false.', () =>
         sources.writeBlockers().length === 0 ? 1 : 0,
       ),

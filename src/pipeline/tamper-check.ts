@@ -11,9 +11,9 @@ import { canonicalJson, hashBytes, utf8Bytes, type Digest32 } from '../core/enco
 import { IntegrityError } from '../core/errors.js';
 import { setSignersOf } from '../core/proposal.js';
 import { checkApprovals, isGenesisPayload } from '../core/records.js';
-import type { AuditEvent, CommitRecord } from '../core/schemas.js';
+import type { AuditEvent, CommitRecord, SignerSet } from '../core/schemas.js';
 import type { HeadView } from '../state/head-view.js';
-import type { Store, StoredCommit } from '../store/store.js';
+import type { Store, StoredCommit, StoredCommitRow } from '../store/store.js';
 
 const PAGE = 500;
 /** Records (or events) checked between two yields to the event loop. */
@@ -30,12 +30,27 @@ export interface TamperSink {
 
 export interface TamperCheckOptions {
   store: Store;
-  view: HeadView;
+  /** The log as the start loaded it: its head version, its digest, and the signer-set history
+   * that the latest checkpoint gave it (checked here against the records). */
+  view: Pick<HeadView, 'head' | 'state'> | LoadedLog;
   /** The configured genesis record's canonical JSON. */
   genesisText: string;
   verifier: SignatureCheck;
   sink: TamperSink;
 }
+
+/** What the pass needs of the loaded log when it runs apart from it (a worker thread). */
+export interface LoadedLog {
+  headVersion: number;
+  digest: Digest32;
+  /** Canonical JSON of the signer-set history the start holds, `[{from, set}]`. */
+  signerHistory: string;
+}
+
+export const loadedLog = (view: TamperCheckOptions['view']): LoadedLog =>
+  'headVersion' in view
+    ? view
+    : { headVersion: view.head.version, digest: view.state.digest, signerHistory: canonicalJson(view.state.signerHistoryEntries) };
 
 /** The problem with a stored record's own bytes, or undefined: its text must hash to its
  * stored hash, and its payload to its payload_hash. Checked on every record read from the
@@ -58,7 +73,7 @@ class Stopped extends Error {}
 
 export class TamperCheck {
   private readonly store: Store;
-  private readonly view: HeadView;
+  private readonly loaded: LoadedLog;
   private readonly digest: Digest32;
   private readonly verifier: SignatureCheck;
   private readonly sink: TamperSink;
@@ -76,12 +91,12 @@ export class TamperCheck {
 
   constructor(options: TamperCheckOptions) {
     this.store = options.store;
-    this.view = options.view;
-    this.digest = options.view.state.digest;
+    this.loaded = loadedLog(options.view);
+    this.digest = this.loaded.digest;
     this.verifier = options.verifier;
     this.sink = options.sink;
     this.genesisText = options.genesisText;
-    this.headVersion = options.view.head.version;
+    this.headVersion = this.loaded.headVersion;
   }
 
   /** Stops the pass at its next slice (the registry is closing). */
@@ -110,7 +125,8 @@ export class TamperCheck {
       this.fail('version 0: the stored genesis record is not the configured genesis record, byte for byte');
     if (this.headVersion > 0) {
       const head = await this.store.commit(this.headVersion);
-      if (head) this.checkRecord(head);
+      const history = JSON.parse(this.loaded.signerHistory) as { from: number; set: SignerSet }[];
+      if (head) this.checkRecord(head, setAt(history, this.headVersion - 1));
     }
   }
 
@@ -133,39 +149,85 @@ export class TamperCheck {
     }
   }
 
-  private checkRecord(stored: StoredCommit): void {
+  /** Checks a record's own bytes and its approvals against `current`, the signer set in force
+   * at its base. */
+  private checkRecord(stored: StoredCommit, current: SignerSet): void {
     const v = stored.version;
     const problem = recordBytesProblem(stored, this.digest);
     if (problem) return this.fail(`version ${v}: ${problem}`, v);
     const record = JSON.parse(stored.text) as CommitRecord;
     if (isGenesisPayload(record.payload)) return this.fail(`version ${v}: carries a genesis payload`, v);
-    const payload = record.payload;
     try {
-      // Replay checked the link, so the payload is based on version v - 1.
-      const electorate = { current: this.view.state.signerSetAt(v - 1), proposed: setSignersOf(payload) };
-      checkApprovals(record.approvals, electorate, record.payload_hash, this.verifier, v);
+      checkApprovals(record.approvals, { current, proposed: setSignersOf(record.payload) }, record.payload_hash, this.verifier, v);
     } catch (e) {
       this.fail(e instanceof IntegrityError ? e.message : `version ${v}: its approvals are malformed (${(e as Error).message})`, v);
     }
   }
 
+  /** Every record from version 1 to the head: its bytes, its link to the one before (over the
+   * stored hash, pruned or not), its approvals under the signer set it follows (tracked here from
+   * the records themselves, genesis first), and what retention may have pruned. The start
+   * replayed only the commits after the latest checkpoint: this pass is what binds the ones
+   * before it to the head. */
   private async checkCommits(): Promise<void> {
+    const genesis = JSON.parse(this.genesisText) as CommitRecord;
+    const history: { from: number; set: SignerSet }[] = [{ from: 1, set: (genesis.payload as { signer_set: SignerSet }).signer_set }];
+    const checkpoints = await this.store.checkpoints();
+    const horizon = checkpoints[0]?.version ?? 0;
+    const checkpointAt = new Map(checkpoints.map((c) => [c.version, c]));
+    let prev: { version: number; hash: string } = { version: 0, hash: hashBytes(utf8Bytes(this.genesisText), this.digest) };
     for (let from = 1; from <= this.headVersion; from += PAGE) {
       const page = await this.store.commits(from, Math.min(PAGE, this.headVersion - from + 1));
       for (const [i, stored] of page.entries()) {
-        // The head was checked at start.
-        if (stored.version !== this.headVersion) this.checkRecord(stored);
-        const payloadHash = (JSON.parse(stored.text) as CommitRecord).payload_hash;
-        this.commitOf.set(payloadHash, stored.version);
+        const v = stored.version;
+        if (v !== prev.version + 1) return this.fail(`version ${prev.version + 1}: missing from the log`, prev.version + 1);
+        this.commitOf.set(stored.payloadHash, v);
+        const c = checkpointAt.get(v);
+        if (c && c.hash !== stored.hash)
+          this.fail(`the checkpoint at version ${v}: its hash ${c.hash} is not its record's ${stored.hash}`, v);
+        if (stored.text === '') {
+          if (v >= horizon)
+            this.fail(`version ${v}: its record was pruned, but it is not older than the oldest checkpoint (${horizon})`, v);
+        } else this.checkChained(stored, prev, history);
+        prev = { version: v, hash: stored.hash };
         if (i % SLICE === SLICE - 1) {
-          this.sink.verifying(
-            `checking the payload hashes and approvals of versions 1 to ${this.headVersion}: at version ${stored.version}`,
-          );
+          this.sink.verifying(`checking the records and approvals of versions 1 to ${this.headVersion}: at version ${v}`);
           await this.slice();
         }
       }
       if (page.length === 0) break;
     }
+    if (canonicalJson(history) !== this.loaded.signerHistory)
+      this.fail('the signer-set history the start loaded (from the latest checkpoint) is not the one the records carry');
+  }
+
+  /** A record that follows `prev`: its link, its base, its bytes and approvals; a signer-set
+   * change it carries is added to `history`. */
+  private checkChained(
+    stored: StoredCommitRow,
+    prev: { version: number; hash: string },
+    history: { from: number; set: SignerSet }[],
+  ): void {
+    const v = stored.version;
+    let record: CommitRecord;
+    try {
+      record = JSON.parse(stored.text) as CommitRecord;
+    } catch {
+      return this.fail(`version ${v}: the stored record is not JSON`, v);
+    }
+    if (record.prev_hash !== prev.hash) return this.fail(`version ${v}: its prev_hash is not the hash of version ${prev.version}`, v);
+    const payload = record.payload as { base_version?: unknown; base_hash?: unknown };
+    if (payload.base_version !== prev.version || payload.base_hash !== prev.hash)
+      return this.fail(`version ${v}: its payload is based on another head`, v);
+    // The head was checked at start.
+    if (v !== this.headVersion) this.checkRecord(stored, history[history.length - 1]!.set);
+    let next: SignerSet | undefined;
+    try {
+      next = isGenesisPayload(record.payload) ? undefined : setSignersOf(record.payload);
+    } catch {
+      next = undefined;
+    }
+    if (next) history.push({ from: v + 1, set: next });
   }
 
   private async checkProposals(): Promise<void> {
@@ -248,4 +310,11 @@ export class TamperCheck {
       }
     }
   }
+}
+
+/** The signer set in force for a proposal on base version `base`. */
+function setAt(history: readonly { from: number; set: SignerSet }[], base: number): SignerSet {
+  let set = history[0]!.set;
+  for (const h of history) if (h.from <= base + 1) set = h.set;
+  return set;
 }

@@ -106,6 +106,10 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   /** When the running step's request entered the queue (performance.now()). */
   private queuedAt = 0;
   private readonly pending = new Map<string, Pending>();
+  /** Stale and expired proposals whose payloads are still stored: they count against the cap of
+   * pending proposals until retention prunes them (a signer cannot fill the disk with proposals
+   * that expire at once). */
+  private settledUnpruned = 0;
   /** The write plane's freeze state: the last `frozen` or `thawed` audit event's. */
   private freeze: FreezeState = THAWED;
   private tail: Promise<unknown> = Promise.resolve();
@@ -164,6 +168,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
    * approval verifies; what fails is left out and reported (distrust). */
   async open(): Promise<void> {
     await this.log.open();
+    this.settledUnpruned = await this.log.store.unprunedSettledCount();
     const lastFreeze = await this.log.store.lastFreezeEvent();
     this.freeze = freezeStateOf(lastFreeze === undefined ? undefined : (JSON.parse(lastFreeze) as AuditEvent));
     const offBase: string[] = [];
@@ -189,15 +194,26 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     if (offBase.length) {
       const at = formatTime(this.now());
       await this.log.write(
-        { statusChanges: offBase.map((id) => ({ proposalId: id, status: 'stale' })) },
+        { statusChanges: offBase.map((id) => ({ proposalId: id, status: 'stale' })), settledAt: this.now() },
         offBase.map((id) => ({ at, kind: 'proposal_stale', proposal_id: id })),
       );
+      this.settledUnpruned += offBase.length;
     }
     await this.run(() => this.expireDue());
   }
 
   get pendingCount(): number {
     return this.pending.size;
+  }
+
+  /** Settled proposals whose payloads retention has not pruned yet. */
+  get settledUnprunedCount(): number {
+    return this.settledUnpruned;
+  }
+
+  /** Retention pruned `n` settled payloads. */
+  settledPruned(n: number): void {
+    this.settledUnpruned = Math.max(0, this.settledUnpruned - n);
   }
 
   get freezeState(): FreezeState {
@@ -343,8 +359,10 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       if (pending) return this.addApprovals(pending, [approval]);
       const stored = await this.log.read((s) => s.proposal(id));
       if (!stored) throw new RegistryError('NotFound', `no proposal ${id}`);
-      const payload = JSON.parse(stored.payloadText) as ProposalPayload;
-      const ctx = this.context(id, this.electorateAt(stored.baseVersion, setSignersOf(payload)));
+      // A settled payload that retention pruned no longer names its proposed signer set: the
+      // approval is judged against the set in force at its base alone.
+      const proposed = stored.payloadText === '' ? undefined : setSignersOf(JSON.parse(stored.payloadText) as ProposalPayload);
+      const ctx = this.context(id, this.electorateAt(stored.baseVersion, proposed));
       await this.enforce(ctx, judgeApprovals(ctx, [approval]));
       if (stored.status === 'stale' || stored.status === 'expired') await this.enforce(ctx, refuseSettled(id, [approval], stored.status));
       return summaryView(stored, this.view.state);
@@ -385,11 +403,13 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     const expiresAt = checkProposalHeader(payload, { registryId: this.registryId, head, now: this.now() });
     // Signatures before anything costly (planning up to 10,000 ops).
     await this.enforce(ctx, judgeNewProposal(ctx, approvals));
-    if (this.pending.size >= this.maxPending) {
-      throw new RegistryError('Unavailable', `${this.pending.size} proposals are pending; approve or let some expire first`, {
-        retryAfter: 60,
-        reason: 'too_many_pending',
-      });
+    if (this.pending.size + this.settledUnpruned >= this.maxPending) {
+      throw new RegistryError(
+        'Unavailable',
+        `${this.pending.size} proposals are pending and ${this.settledUnpruned} settled ones still hold their payloads ` +
+          `(the cap is ${this.maxPending}): approve some, or wait for settled payloads to be pruned (settledPayloadTtlMs)`,
+        { retryAfter: 60, reason: 'too_many_pending' },
+      );
     }
     const delta = planOps(this.view.state, payload.ops, head.version + 1);
     const pending: Pending = { id, expiresAt, electorate, approvals: newApprovals(new Map(), approvals) };
@@ -501,7 +521,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       { proposalId: pending.id, status: 'committed', version },
       ...settled.map((p) => ({ proposalId: p.id, status: p.status })),
     ];
-    await this.log.write({ ...batch, commit: { version, hash, text, payloadHash: pending.id }, statusChanges }, [
+    await this.log.write({ ...batch, commit: { version, hash, text, payloadHash: pending.id }, statusChanges, settledAt: now }, [
       ...events,
       { at: committedAt, kind: 'committed', proposal_id: pending.id, version },
       ...settled.map((p) => ({
@@ -515,6 +535,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     this.view.advance(record, hash, text, delta);
     this.observer?.committed((performance.now() - this.queuedAt) / 1000, record.approvals.length);
     this.pending.clear();
+    this.settledUnpruned += settled.length;
     try {
       this.emit('commit', { record, hash, changed: delta.changed, descriptors });
     } catch (e) {
@@ -530,10 +551,11 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     if (!due.length) return;
     const at = formatTime(now);
     await this.log.write(
-      { statusChanges: due.map((p) => ({ proposalId: p.id, status: 'expired' })) },
+      { statusChanges: due.map((p) => ({ proposalId: p.id, status: 'expired' })), settledAt: now },
       due.map((p) => ({ at, kind: 'proposal_expired', proposal_id: p.id })),
     );
     for (const p of due) this.pending.delete(p.id);
+    this.settledUnpruned += due.length;
   }
 
   /** Carries out the core's verdict on a request's approvals: audits the refusals that are

@@ -86,6 +86,16 @@ export class HeadView {
     this.remember(record.version, { body: Buffer.from(text), etag: `"${hash}"` });
   }
 
+  /** Forgets the kept bytes of versions 1 to `version` - 1 (retention pruned them: what the
+   * store no longer holds is not served from here either). */
+  forgetBelow(version: number): void {
+    for (const [v, kept] of this.recent) {
+      if (v === 0 || v >= version) continue;
+      this.recent.delete(v);
+      this.recentBytes -= kept.body.length;
+    }
+  }
+
   /** Keeps the bytes of a record, new or read back from the log (after a restart only the
    * head is kept), so reads of a hot version skip the store. Oldest first out. */
   remember(version: number, entry: HeadResponse): void {

@@ -1,5 +1,6 @@
 // What the HTTP surface shows of a proposal (SPEC §6). Pure: the writer answers writes with it
 // and the read plane answers reads with it, each from what it has at hand.
+import { RegistryError } from '../core/errors.js';
 import type { ProposalPayload, ProposalStatus } from '../core/schemas.js';
 import type { RegistryState } from '../core/state.js';
 import type { ProposalSummary, StoredProposal } from '../store/store.js';
@@ -38,8 +39,16 @@ export const summaryView = (p: ProposalSummary, state: RegistryState): ProposalV
     p.version ?? undefined,
   );
 
-/** GET /registry/proposals/{id}: the summary and the payload. */
-export const fullView = (p: StoredProposal, state: RegistryState): ProposalView & { payload: ProposalPayload } => ({
-  ...summaryView(p, state),
-  payload: JSON.parse(p.payloadText) as ProposalPayload,
-});
+/** GET /registry/proposals/{id}: the summary and the payload; 410 once retention pruned the
+ * payload (a settled proposal's some time after it settled, a committed one's with its commit). */
+export function fullView(p: StoredProposal, state: RegistryState): ProposalView & { payload: ProposalPayload } {
+  if (p.payloadText === '')
+    throw new RegistryError(
+      'Gone',
+      `proposal ${p.id} is ${p.status}${p.version === null ? '' : ` (version ${p.version})`} and its payload was pruned by retention`,
+      {
+        hint: p.version === null ? 'GET /registry/audit keeps its history' : `GET /registry/${p.version} or the checkpoint that covers it`,
+      },
+    );
+  return { ...summaryView(p, state), payload: JSON.parse(p.payloadText) as ProposalPayload };
+}

@@ -1,16 +1,35 @@
-// Start-up: open the log on a genesis, replay every commit checking each prev_hash link, and
-// check that the rebuilt state has the head's state_root.
+// Start-up: open the log on a genesis, load the latest checkpoint's state (when there is one and
+// it holds together), replay every commit after it checking each prev_hash link, and check that
+// the rebuilt state has the head's state_root.
 import { canonicalJson, hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
 import { IntegrityError, RegistryError } from '../core/errors.js';
 import { checkLink, type CheckedGenesis } from '../core/records.js';
-import type { CommitRecord, ProposalPayload } from '../core/schemas.js';
+import type { CommitRecord, ProposalPayload, SignerSet } from '../core/schemas.js';
 import { planOps } from '../core/state.js';
-import type { Store } from '../store/store.js';
+import type { CheckpointInfo, Store } from '../store/store.js';
 import { HeadView } from './head-view.js';
 
 const PAGE = 2000;
+const ENTRY_PAGE = 10_000;
+
+export interface OpenedLog {
+  view: HeadView;
+  /** The checkpoint the state was loaded from, or undefined (replayed from the genesis). */
+  checkpoint: CheckpointInfo | undefined;
+  /** Commits replayed after it. */
+  replayed: number;
+  /** Why the latest checkpoint was not used, when it did not hold together: the log was
+   * replayed from the genesis instead, and the start reports it as tampering. */
+  checkpointProblem: string | undefined;
+}
+
+type Head = { version: number; hash: string; record: CommitRecord; text: string };
 
 export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Digest32): Promise<HeadView> {
+  return (await openLogFrom(store, genesis, digest)).view;
+}
+
+export async function openLogFrom(store: Store, genesis: CheckedGenesis, digest?: Digest32): Promise<OpenedLog> {
   const text = canonicalJson(genesis.record);
   const stored = await store.genesis();
   if (!stored) {
@@ -23,13 +42,78 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
       0,
     );
   }
+  const latest = await store.latestCheckpoint();
+  let checkpointProblem: string | undefined;
+  if (latest) {
+    const view = new HeadView(genesis, text, digest);
+    try {
+      const head = await loadCheckpoint(store, view, latest);
+      const replayed = await replayTail(store, view, head, genesis);
+      return { view, checkpoint: latest, replayed, checkpointProblem: undefined };
+    } catch (e) {
+      if (!(e instanceof CheckpointProblem)) throw e;
+      checkpointProblem = e.message;
+    }
+  }
+  // No checkpoint, or one that does not hold together: the whole log, from the genesis.
   const view = new HeadView(genesis, text, digest);
+  const replayed = await replayTail(store, view, { version: 0, hash: genesis.hash, record: genesis.record, text }, genesis);
+  return { view, checkpoint: undefined, replayed, checkpointProblem };
+}
+
+class CheckpointProblem extends Error {}
+
+/** Loads checkpoint `c`'s state into a fresh view: its record must be the one the log holds at
+ * its version (hash checked over the stored bytes), and the state must hash to that record's
+ * state root. Anything else is a CheckpointProblem. */
+async function loadCheckpoint(store: Store, view: HeadView, c: CheckpointInfo): Promise<Head> {
+  const where = `the checkpoint at version ${c.version}`;
+  const stored = await store.commit(c.version);
+  if (!stored || stored.text === '') throw new CheckpointProblem(`${where}: the log has no record at its version`);
+  if (hashBytes(utf8Bytes(stored.text), view.state.digest) !== stored.hash || stored.hash !== c.hash)
+    throw new CheckpointProblem(`${where}: its hash ${c.hash} is not the hash of the record the log holds at ${c.version}`);
+  const record = parseRecord(c.version, stored.text);
+  try {
+    const history = JSON.parse(c.signerHistory) as { from: number; set: SignerSet }[];
+    view.state.restoreSigners(history);
+    view.index.beginBulk();
+    let count = 0;
+    for (let after = ''; ;) {
+      const page = await store.checkpointEntries(c.version, after, ENTRY_PAGE);
+      const puts = page.map((e) => view.state.entryFromJson(e.json, e.changedIn));
+      view.apply({ version: c.version, puts, deletes: [], signerSet: undefined, changed: [] });
+      count += page.length;
+      if (page.length < ENTRY_PAGE) break;
+      after = page[page.length - 1]!.id;
+    }
+    view.index.endBulk();
+    if (count !== c.descriptorCount || view.state.size !== count)
+      throw new CheckpointProblem(`${where}: it holds ${count} entries for ${view.state.size} descriptors, not ${c.descriptorCount}`);
+  } catch (e) {
+    if (e instanceof CheckpointProblem) throw e;
+    throw new CheckpointProblem(`${where}: its state is malformed (${(e as Error).message})`);
+  }
+  const root = view.state.root();
+  if (root !== record.state_root || root !== c.stateRoot)
+    throw new CheckpointProblem(`${where}: its state hashes to ${root}, not to the state_root ${record.state_root} of its record`);
+  return { version: c.version, hash: stored.hash, record, text: stored.text };
+}
+
+/** Replays every commit after `from` onto the view, checking each record's hash and link, then
+ * the head's canonical form and state root, and publishes the head. Returns the commits replayed. */
+async function replayTail(store: Store, view: HeadView, from: Head, genesis: CheckedGenesis): Promise<number> {
   // The state follows every commit; the head (and its response bytes) is published once.
-  let head = { version: 0, hash: genesis.hash, record: genesis.record, text };
+  let head = from;
+  let replayed = 0;
   view.index.beginBulk();
-  for (let from = 1; ; from += PAGE) {
-    const page = await store.commits(from, PAGE);
+  for (let next = from.version + 1; ; next += PAGE) {
+    const page = await store.commits(next, PAGE);
     for (const commit of page) {
+      if (commit.text === '')
+        throw new IntegrityError(
+          `version ${commit.version} was pruned, and no checkpoint after it holds together: the log cannot be replayed`,
+          commit.version,
+        );
       const record = parseRecord(commit.version, commit.text);
       // The stored text is the canonical JSON that was hashed; hashing the text (fast) rather
       // than re-canonicalizing the record keeps start-up proportional to the log's bytes.
@@ -47,6 +131,7 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
         throw new IntegrityError(`the log does not replay at version ${commit.version}: ${why}`, commit.version);
       }
       head = { version: record.version, hash, record, text: commit.text };
+      replayed++;
     }
     if (page.length < PAGE) break;
   }
@@ -62,7 +147,7 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
     );
   }
   view.setHead(head.record, head.hash, head.text);
-  return view;
+  return replayed;
 }
 
 function parseRecord(version: number, text: string): CommitRecord {

@@ -1,9 +1,12 @@
 // The descriptors of a past version, for listings, lookups and diffs at that version. Rebuilt
 // by replaying the log from the genesis (the head's replay already checked it), kept in a
-// small LRU; two requests for the same version share one rebuild. The cost of a rebuild is the
-// log up to that version: checkpoints (a later issue) will bound it to the tail after one.
+// small LRU; two requests for the same version share one rebuild. A rebuild starts from the
+// nearest checkpoint at or below the version, so it costs the state there and the commits
+// after it. A version behind the retention horizon (a pruned commit on the way) is 410 Gone.
+import { hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
 import type { CommitRecord, ProposalPayload, SignerSet } from '../core/schemas.js';
-import { IntegrityError } from '../core/errors.js';
+import { RegistryState } from '../core/state.js';
+import { IntegrityError, RegistryError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import { DescriptorIndex, toItem } from './descriptor-index.js';
 
@@ -27,6 +30,7 @@ export class VersionSnapshots {
     private readonly store: Store,
     private readonly genesisSignerSet: SignerSet,
     private readonly capacity = 4,
+    private readonly digest?: Digest32,
   ) {}
 
   /** The snapshot of `version`, which the caller has checked is at or below the head. */
@@ -48,13 +52,55 @@ export class VersionSnapshots {
   private async build(version: number): Promise<Snapshot> {
     const index = new DescriptorIndex();
     index.beginBulk();
+    // The nearest checkpoint at or below the version saves replaying the log up to it.
+    const checkpoint = (await this.store.checkpoints()).filter((c) => c.version <= version).pop();
     let signerSet = this.genesisSignerSet;
-    const genesis = await this.store.commit(0);
-    if (!genesis) throw new IntegrityError('the log has no genesis', 0);
-    let last = { version: 0, hash: genesis.hash, committedAt: (JSON.parse(genesis.text) as CommitRecord).committed_at };
-    for (let from = 1; from <= version; from += PAGE) {
+    let last: { version: number; hash: string; committedAt: string };
+    if (checkpoint) {
+      const stored = await this.store.commit(checkpoint.version);
+      if (!stored || stored.text === '')
+        throw new IntegrityError(`the record of checkpoint ${checkpoint.version} is missing`, checkpoint.version);
+      // Checked like the start checks the latest: the state must hash to its record's state root.
+      const record = JSON.parse(stored.text) as CommitRecord;
+      const state = new RegistryState(this.genesisSignerSet, this.digest);
+      state.restoreSigners(JSON.parse(checkpoint.signerHistory) as { from: number; set: SignerSet }[]);
+      for (let after = ''; ;) {
+        const page = await this.store.checkpointEntries(checkpoint.version, after, PAGE);
+        const puts = page.map((e) => state.entryFromJson(e.json, e.changedIn));
+        state.apply({ version: checkpoint.version, puts, deletes: [], signerSet: undefined, changed: [] });
+        for (const e of puts) index.set(toItem(e.descriptor, e.changedIn, e.json));
+        if (page.length < PAGE) break;
+        after = page[page.length - 1]!.id;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (hashBytes(utf8Bytes(stored.text), this.digest) !== checkpoint.hash || state.root() !== record.state_root)
+        throw new IntegrityError(
+          `the checkpoint at version ${checkpoint.version} does not hash to its record's state root`,
+          checkpoint.version,
+        );
+      signerSet = state.signerSet;
+      last = { version: checkpoint.version, hash: stored.hash, committedAt: record.committed_at };
+    } else {
+      const genesis = await this.store.commit(0);
+      if (!genesis) throw new IntegrityError('the log has no genesis', 0);
+      last = { version: 0, hash: genesis.hash, committedAt: (JSON.parse(genesis.text) as CommitRecord).committed_at };
+    }
+    for (let from = last.version + 1; from <= version; from += PAGE) {
       const page = await this.store.commits(from, Math.min(PAGE, version - from + 1));
       for (const [i, commit] of page.entries()) {
+        if (commit.text === '') {
+          const oldest = (await this.store.checkpoints())[0]?.version;
+          throw new RegistryError(
+            'Gone',
+            `the state at version ${version} is behind the retention horizon: version ${commit.version} was pruned`,
+            {
+              hint:
+                oldest === undefined
+                  ? undefined
+                  : `the oldest state kept is the checkpoint at version ${oldest}: GET /registry/${oldest}/descriptors`,
+            },
+          );
+        }
         const record = JSON.parse(commit.text) as CommitRecord;
         for (const op of (record.payload as ProposalPayload).ops) {
           if (op.op === 'put') index.set(toItem(op.descriptor, record.version));

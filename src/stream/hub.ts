@@ -5,6 +5,7 @@
 // Filtered subscriptions are indexed by the kinds and labels their filters require, so a
 // commit is matched only against the subscribers that could care about it.
 import type { ServerResponse } from 'node:http';
+import { RegistryError } from '../core/errors.js';
 import type { Filter } from '../core/filter.js';
 import { matches } from '../core/filter.js';
 import type { CommitRecord, Descriptor, ProposalPayload } from '../core/schemas.js';
@@ -276,18 +277,13 @@ export class Hub {
     this.add(s);
     const last = this.headOf().version;
     if (sub.from === undefined || sub.from >= last) return;
-    if (last - sub.from > this.limits.maxReplay) {
-      // Older than what the service holds for resumes: the client reconciles from the head
-      // (like a watch on a compacted revision), and the stream goes on from there.
+    // Older than what the service holds for resumes: the client reconciles from the head
+    // (like a watch on a compacted revision), and the stream goes on from there.
+    const reset = (reason: string): void => {
       const { hash } = this.headOf();
-      s.sendCommit(
-        last,
-        Buffer.from(
-          `id: ${last}\nevent: reset\ndata: ${JSON.stringify({ version: last, hash, reason: `resumes reach back ${this.limits.maxReplay} commits` })}\n\n`,
-        ),
-      );
-      return;
-    }
+      s.sendCommit(last, Buffer.from(`id: ${last}\nevent: reset\ndata: ${JSON.stringify({ version: last, hash, reason })}\n\n`));
+    };
+    if (last - sub.from > this.limits.maxReplay) return reset(`resumes reach back ${this.limits.maxReplay} commits`);
     // History goes out at the pace the client reads it (a reader that keeps up is never
     // dropped for the size of its resume), while live commits wait, bounded, behind it.
     s.hold();
@@ -300,8 +296,11 @@ export class Hub {
         await this.replay(s, sub.from, last);
       }
       s.release();
-    } catch {
-      s.end(': the log could not be read; reconnect with Last-Event-ID\n\n');
+    } catch (e) {
+      if (e instanceof Pruned || (e instanceof RegistryError && e.code === 'Gone')) {
+        reset('the resume point is behind the retention horizon: its commits were pruned');
+        s.release();
+      } else s.end(': the log could not be read; reconnect with Last-Event-ID\n\n');
     }
   }
 
@@ -356,6 +355,7 @@ export class Hub {
     const before = (id: string) => (changedSince.has(id) ? changedSince.get(id) : base?.index.get(id)?.descriptor);
     for (let v = from + 1; v <= to && !s.closed; v += 256) {
       for (const stored of await this.store.commits(v, Math.min(256, to - v + 1))) {
+        if (stored.text === '') throw new Pruned();
         const record = JSON.parse(stored.text) as CommitRecord;
         const changes = new Map<string, Change>();
         for (const op of (record.payload as ProposalPayload).ops) {
@@ -389,3 +389,6 @@ function keysOf(sub: Subscription): string[] {
   if (label) return label.values.map((v) => `l:${label.key}=${v}`);
   return sub.hints.kinds?.map((k) => `k:${k}`) ?? [];
 }
+
+/** A resume reached a commit whose record retention pruned. */
+class Pruned extends Error {}

@@ -20,6 +20,8 @@ function sources(overrides: Partial<MetricSources> = {}): MetricSources {
     unauditedRefusals: () => 0,
     writeBlockers: () => [],
     storageFiles: [],
+    checkpointAge: () => 42,
+    checkpointVersion: () => 1000,
     ...overrides,
   };
 }
@@ -145,6 +147,8 @@ describe('RegistryMetrics', () => {
     expect(sampleValue(f, 'bus_lagged_total')).toBe(1);
     expect(sampleValue(f, 'http_requests_in_flight')).toBe(4);
     expect(sampleValue(f, 'registry_storage_bytes')).toBe(1234);
+    expect(sampleValue(f, 'registry_checkpoint_age_seconds')).toBe(42);
+    expect(sampleValue(f, 'registry_checkpoint_version')).toBe(1000);
     expect(sampleValue(f, 'registry_write_ready')).toBe(1);
     blockers = ['frozen: maintenance'];
     f = parseExposition(await m.exposition());
