@@ -327,10 +327,19 @@ export class SqliteStore implements Store {
   /** Copies the live database to `destination` consistently, with SQLite's online backup API
    * (pages written meanwhile are copied again). */
   async backup(destination: string, progress?: (done: number, total: number) => void): Promise<void> {
+    // SQLite restarts an online backup whenever the source is written meanwhile: copied 256
+    // pages at a time, a large log that commits faster than one pass would never finish. Once
+    // a restart is seen, the rest is copied in one step, from one snapshot (WAL does not block
+    // the writer meanwhile). Not -1 for "all": better-sqlite3 clamps it to 0, which copies nothing.
+    let last = 0;
+    let restarted = false;
     await this.db.backup(destination, {
       progress: ({ totalPages, remainingPages }) => {
-        progress?.(totalPages - remainingPages, totalPages);
-        return 256;
+        const done = totalPages - remainingPages;
+        if (done < last) restarted = true;
+        last = done;
+        progress?.(done, totalPages);
+        return restarted ? 0x7fffffff : 256;
       },
     });
   }

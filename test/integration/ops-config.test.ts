@@ -77,7 +77,7 @@ const dashboardExprs = (): { panel: string; expr: string }[] =>
 describe('alert rules and runbook queries', () => {
   it('are valid rules, and pass their promtool unit tests', () => {
     const checked = promtool(['check', 'rules', ALERTS]);
-    expect(checked.output).toMatch(/SUCCESS: 5 rules found/);
+    expect(checked.output).toMatch(/SUCCESS: 6 rules found/);
     expect(checked.status).toBe(0);
     const tested = promtool(['test', 'rules', 'registry-alerts.test.yml', 'runbook.test.yml'], { cwd: PROMETHEUS_DIR });
     expect(tested.output).not.toMatch(/FAILED/);
@@ -105,6 +105,7 @@ describe('alert rules and runbook queries', () => {
       'RegistryStreamSubscribersLagging',
       'RegistryInvalidSignatures',
       'RegistryWritePlaneUnready',
+      'RegistryCheckpointOverdue',
     ]);
     for (const name of names) {
       const cases = [...tests.matchAll(new RegExp(`alertname: ${name}\\n\\s*exp_alerts:(.*)\\n`, 'g'))].map((m) => m[1]!.trim());
@@ -194,7 +195,8 @@ describe('metric names against a live exposition', () => {
     expect(isExported(families, 'commit_latency_seconds_count')).toBe(true);
     expect(isExported(families, 'registry_head_version')).toBe(true);
     expect(isExported(families, 'registry_head_version_bucket')).toBe(false);
-    expect(isExported(families, 'registry_checkpoint_age_seconds')).toBe(false);
+    expect(isExported(families, 'registry_checkpoint_age_seconds')).toBe(true);
+    expect(isExported(families, 'registry_checkpoint_age')).toBe(false);
   });
 
   it('the dashboard, the alerts and the triage queries name only metrics the service exports', () => {
