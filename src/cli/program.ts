@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { IntegrityError, RegistryError } from '../core/errors.js';
 import { ConfigError, RemoteError, StartError, StoreBusyError, UsageError } from '../errors.js';
 import { SERVICE_VERSION } from '../version.js';
+import { backupCommand } from './commands/backup.js';
 import { approveCommand, proposeCommand, reviewCommand } from './commands/governance.js';
 import { genesisCommand, keygenCommand, signCommand } from './commands/offline.js';
 import { freezeCommand, thawCommand } from './commands/operator.js';
@@ -65,6 +66,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   freezeCommand,
   thawCommand,
   verifyCommand,
+  backupCommand,
 ];
 
 export function buildProgram(extra: ((program: Command) => void)[] = []): Command {
