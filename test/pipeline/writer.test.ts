@@ -178,6 +178,28 @@ describe('the writer', () => {
     expect(writer.pendingCount).toBe(2);
   });
 
+  it('counts settled proposals whose payloads are still stored against the pending limit, until they are pruned', async () => {
+    const { view, writer, store, setNow } = await rig({ maxPending: 2 });
+    const loser = proposal('w', view.head, [put('loser')], { now: T0, ttlMs: 1000 });
+    await writer.submit({ payload: loser, approvals: [approve(keys[0]!, hashOf(loser))] });
+    const winner = proposal('w', view.head, [put('winner')]);
+    await writer.submit({ payload: winner, approvals: [approve(keys[0]!, hashOf(winner)), approve(keys[1]!, hashOf(winner))] });
+    // The loser went stale: one settled payload, no pending proposal.
+    expect([writer.pendingCount, writer.settledUnprunedCount]).toEqual([0, 1]);
+    const a = proposal('w', view.head, [put('a')]);
+    await writer.submit({ payload: a, approvals: [approve(keys[0]!, hashOf(a))] });
+    const b = proposal('w', view.head, [put('b')]);
+    const refused = writer.submit({ payload: b, approvals: [approve(keys[0]!, hashOf(b))] });
+    await expect(refused).rejects.toThrow(/1 proposals are pending and 1 settled ones still hold their payloads \(the cap is 2\)/);
+    // Pruned (as retention does it, settledPayloadTtlMs after it settled), it no longer counts.
+    setNow(T0 + 60_000);
+    writer.settledPruned(await store.pruneSettledProposals(T0 + 60_000, 100));
+    expect(writer.settledUnprunedCount).toBe(0);
+    expect(await code(writer.submit({ payload: b, approvals: [approve(keys[0]!, hashOf(b))] }))).toBe('ok');
+    // A restart counts what is still unpruned from the store.
+    expect(await store.unprunedSettledCount()).toBe(0);
+  });
+
   it('acknowledges a durable commit even when a commit listener throws', async () => {
     const { view, writer, errors } = await rig();
     writer.on('commit', () => {
