@@ -1,6 +1,6 @@
 // The audit chain (SPEC §9): events served exactly as hashed, seq 1, 2, 3… without gaps, each
 // prev_hash the hash b3(JCS(event)) of the one before (null for seq 1).
-import { HASH, hashOfValue } from './primitives.js';
+import { b3, HASH, jcs } from './primitives.js';
 import { LogError } from './replay.js';
 
 /** The audit chain breaks at `seq`. */
@@ -34,16 +34,18 @@ export interface AuditCounts {
 }
 
 /** Checks events fed in order. `commitOf(version)` answers the payload hash of a verified commit,
- * so that each `committed` event is cross-checked against the log. */
+ * so that each `committed` event is cross-checked against the log: null for a version that is in
+ * the log but whose payload hash is unknown (pruned, read over HTTP), undefined for none. */
 export class AuditChain {
   private expectedSeq = 1;
   private prevHash: string | null = null;
   readonly counts: AuditCounts = { events: 0, committedEvents: 0, lastHash: null };
 
-  constructor(private readonly commitOf: (version: number) => string | undefined) {}
+  constructor(private readonly commitOf: (version: number) => string | null | undefined) {}
 
-  /** `storedHash`: the hash the source keeps beside the event (the db's hash column), if any. */
-  add(event: unknown, storedHash?: string): void {
+  /** `storedHash`, `storedText`: the hash the source keeps beside the event and the event's text
+   * (a database's columns), if any; the text must be the event's canonical JSON. */
+  add(event: unknown, storedHash?: string, storedText?: string): void {
     const seq = this.expectedSeq;
     const fail = (m: string): never => {
       throw new AuditError(seq, m);
@@ -60,16 +62,18 @@ export class AuditChain {
       );
     if (e.proposal_id !== undefined && (typeof e.proposal_id !== 'string' || !HASH.test(e.proposal_id)))
       fail('proposal_id is not a b3 hash');
-    const hash = hashOfValue(e);
+    const text = jcs(e);
+    const hash = b3(text);
     if (storedHash !== undefined && storedHash !== hash)
       fail(`the stored hash ${storedHash} is not the hash of the event (${hash}): the event was changed`);
+    if (storedText !== undefined && storedText !== text) fail('the stored event is not its canonical JSON');
     if (e.kind === 'committed') {
       if (typeof e.version !== 'number') fail('a committed event without a version');
       const payloadHash = this.commitOf(e.version as number);
       // The chain holds together but the log lacks the version: the log was cut, name the version.
       if (payloadHash === undefined)
         throw new LogError(e.version as number, `missing, yet audit event ${seq} says it was committed: the log was truncated`);
-      if (payloadHash !== e.proposal_id)
+      if (payloadHash !== null && payloadHash !== e.proposal_id)
         fail(`says ${String(e.proposal_id)} became version ${String(e.version)}, whose payload hash is ${payloadHash}`);
       this.counts.committedEvents++;
     }

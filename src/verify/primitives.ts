@@ -1,11 +1,14 @@
 // The auditor's own primitives, from the wire contract (SPEC §1, §2) alone: canonical JSON
-// (RFC 8785, the `canonicalize` package), BLAKE3-256, and Ed25519 verified strictly
-// (@noble/ed25519 with ZIP-215 leniency off, plus the subgroup checks of docs/protocol.md §3).
-// Nothing here comes from the service's code.
+// (RFC 8785, the `canonicalize` package), BLAKE3-256 (@noble/hashes, or hash-wasm's WebAssembly
+// once fastHashes() has run), and Ed25519 verified strictly
+// (@noble/ed25519 with ZIP-215 leniency off, plus the subgroup checks of docs/protocol.md §3), or
+// with Node's crypto for `verify --fast`. Nothing here comes from the service's code.
 import * as ed from '@noble/ed25519';
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import canonicalize from 'canonicalize';
+import { createBLAKE3 } from 'hash-wasm';
 
 ed.hashes.sha512 ??= sha512;
 
@@ -18,12 +21,28 @@ export function jcs(value: unknown): string {
   return text;
 }
 
-export const b3raw = (bytes: Uint8Array): Uint8Array => blake3(bytes);
+let digest: (bytes: Uint8Array) => Uint8Array = blake3;
+
+/** Switches BLAKE3 to hash-wasm's WebAssembly build, about ten times @noble's pure JavaScript here:
+ * a replay hashes each record, each payload and, for each state root, 8 KiB of bucket hashes, and
+ * BLAKE3 was most of the main thread's time (`npm run perf:verify`). Both give the same digests
+ * (test/unit/verify checks them against each other and the vectors). */
+export async function fastHashes(): Promise<void> {
+  if (digest !== blake3) return;
+  const hasher = await createBLAKE3(256);
+  digest = (bytes) => {
+    hasher.init();
+    hasher.update(bytes);
+    return hasher.digest('binary');
+  };
+}
+
+export const b3raw = (bytes: Uint8Array): Uint8Array => digest(bytes);
 
 export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 /** `b3:` + hex of BLAKE3 over the bytes. */
-export const b3 = (bytes: Uint8Array | string): string => 'b3:' + toHex(blake3(typeof bytes === 'string' ? utf8.encode(bytes) : bytes));
+export const b3 = (bytes: Uint8Array | string): string => 'b3:' + toHex(digest(typeof bytes === 'string' ? utf8.encode(bytes) : bytes));
 
 /** The hash of a value: b3(JCS(value)). */
 export const hashOfValue = (value: unknown): string => b3(jcs(value));
@@ -69,6 +88,37 @@ export function verifyApproval(publicKey: string, payloadHash: string, sig: stri
   }
   try {
     return ed.verify(sigBytes, approvalMessage(payloadHash), fromHex(publicKey), { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+/** A raw Ed25519 public key wrapped in SPKI DER (RFC 8410): this 12-byte prefix, then the 32 bytes. */
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const nodeKeys = new Map<string, KeyObject | null>();
+
+/** `verify --fast`: Ed25519 by Node's crypto (OpenSSL), for the same verdicts as verifyApproval.
+ *
+ * OpenSSL rejects a non-canonical S and checks the equation without the cofactor, comparing the
+ * encoding of [S]B − [k]A with R's bytes; it does accept small-order and mixed-order public keys,
+ * so each key must first pass keyProblem (canonical, not small order, in the prime-order subgroup),
+ * as the signer-set checks of the replay demand too. With such a key, [S]B − [k]A lies in the
+ * prime-order subgroup, so an R that matches it byte for byte is canonical and in that subgroup:
+ * the strict path's explicit check of R holds by itself. test/unit/verify checks both paths give
+ * the same verdict on every vector. */
+export function verifyApprovalFast(publicKey: string, payloadHash: string, sig: string): boolean {
+  if (!HEX128.test(sig)) return false;
+  let key = nodeKeys.get(publicKey);
+  if (key === undefined) {
+    key =
+      keyProblem(publicKey) === undefined
+        ? createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(publicKey, 'hex')]), format: 'der', type: 'spki' })
+        : null;
+    nodeKeys.set(publicKey, key);
+  }
+  if (key === null) return false;
+  try {
+    return cryptoVerify(null, approvalMessage(payloadHash), key, Buffer.from(sig, 'hex'));
   } catch {
     return false;
   }

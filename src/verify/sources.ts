@@ -41,29 +41,52 @@ export async function* inOrder<T>(count: number, start: number, limit: number, t
   const window: Promise<T>[] = [];
   let next = start;
   const end = start + count;
-  while (next < end && window.length < limit) window.push(task(next++));
+  const launch = () => {
+    const p = task(next++);
+    // handled here so that one failing while an earlier one is awaited, or after the consumer
+    // stopped at a failed check, is not reported as unhandled; awaiting it still throws
+    p.catch(() => undefined);
+    window.push(p);
+  };
+  while (next < end && window.length < limit) launch();
   while (window.length > 0) {
-    const head = window.shift()!;
-    // keep the others from being reported as unhandled while we wait on the first
-    for (const p of window) p.catch(() => undefined);
-    const value = await head;
-    if (next < end) window.push(task(next++));
+    const value = await window.shift()!;
+    if (next < end) launch();
     yield value;
   }
 }
 
+export interface CheckpointRow {
+  version: number;
+  hash: string;
+  state_root: string;
+  descriptor_count: number;
+  created_at: string;
+  signer_set: string;
+  /** JSON [{from, set}], genesis first (absent from databases made before it was added). */
+  signer_history?: string;
+}
+
 export interface DbRows {
   db: Database.Database;
-  commits(): IterableIterator<{ version: number; hash: string; payload_hash: string; record: string }>;
+  /** Commits from version `from` on, at most `limit`, in order. */
+  commitPage(from: number, limit: number): { version: number; hash: string; payload_hash: string; record: string }[];
   commitCount(): number;
   audit(): IterableIterator<{ seq: number; hash: string; event: string }>;
   auditCount(): number;
   proposals(): IterableIterator<{ id: string; payload: string; status: string; version: number | null }>;
   approvals(): IterableIterator<{ proposal_id: string; signer_id: string; sig: string }>;
+  /** Checkpoints, oldest first (none before migration 004). */
+  checkpoints(): CheckpointRow[];
+  checkpointEntries(version: number): IterableIterator<{ id: string; changed_in: number; descriptor: string }>;
+  /** The versions whose committed proposal changed the signer set (its proposed_threshold). */
+  signerSetCommits(): Set<number>;
+  close(): void;
 }
 
-/** Opens the file read-only; WAL lets it read a log that a running service is writing. A lock it
- * cannot get within a second is a SourceError saying so. */
+/** Opens the file read-only, in one read transaction: every table is read at the same moment of
+ * the log, even while a running service writes it (WAL lets a reader in beside the writer). A lock
+ * it cannot get within a second is a SourceError saying so. */
 export function openDb(file: string): DbRows {
   let db: Database.Database;
   try {
@@ -84,7 +107,6 @@ export function openDb(file: string): DbRows {
     try {
       return db.prepare(sql);
     } catch (e) {
-      db.close();
       return busy(e);
     }
   };
@@ -112,23 +134,62 @@ export function openDb(file: string): DbRows {
         it.return?.();
       }
     };
-  const count = (sql: string): number => {
+  const all = <T>(sql: string, ...params: unknown[]): T[] => {
     try {
-      return (prepare(sql).get() as { n: number }).n;
+      return prepare(sql).all(...params) as T[];
     } catch (e) {
       if (e instanceof SourceError) throw e;
       return busy(e);
     }
   };
-  // Touch the schema first so that a lock or a file that is no registry shows at once.
-  count('SELECT COUNT(*) AS n FROM commits');
+  const count = (sql: string): number => all<{ n: number }>(sql)[0]!.n;
+  const close = () => {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    db.close();
+  };
+  try {
+    db.exec('BEGIN');
+    // Touch the schema first so that a lock or a file that is no registry shows at once.
+    count('SELECT COUNT(*) AS n FROM commits');
+  } catch (e) {
+    close();
+    if (e instanceof SourceError) throw e;
+    return busy(e);
+  }
+  const hasCheckpoints = count("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'") > 0;
+  const hasHistory =
+    hasCheckpoints && count("SELECT COUNT(*) AS n FROM pragma_table_info('checkpoints') WHERE name = 'signer_history'") > 0;
+  const page = prepare('SELECT version, hash, payload_hash, record FROM commits WHERE version >= ? ORDER BY version LIMIT ?');
   return {
     db,
+    close,
     commitCount: () => count('SELECT COUNT(*) AS n FROM commits'),
     auditCount: () => count('SELECT COUNT(*) AS n FROM audit'),
-    commits: guard(() => prepare('SELECT version, hash, payload_hash, record FROM commits ORDER BY version').iterate() as never),
+    commitPage: (from, limit) => {
+      try {
+        return page.all(from, limit) as never;
+      } catch (e) {
+        return busy(e);
+      }
+    },
     audit: guard(() => prepare('SELECT seq, hash, event FROM audit ORDER BY seq').iterate() as never),
     proposals: guard(() => prepare('SELECT id, payload, status, version FROM proposals ORDER BY seq').iterate() as never),
     approvals: guard(() => prepare('SELECT proposal_id, signer_id, sig FROM approvals ORDER BY seq').iterate() as never),
+    checkpoints: () =>
+      hasCheckpoints
+        ? all<CheckpointRow>(
+            `SELECT version, hash, state_root, descriptor_count, created_at, signer_set${hasHistory ? ', signer_history' : ''} FROM checkpoints ORDER BY version`,
+          )
+        : [],
+    checkpointEntries: (version) =>
+      guard<{ id: string; changed_in: number; descriptor: string }>(
+        () => prepare('SELECT id, changed_in, descriptor FROM checkpoint_entries WHERE version = ? ORDER BY id').iterate(version) as never,
+      )(),
+    signerSetCommits: () =>
+      new Set(
+        all<{ version: number }>(
+          "SELECT version FROM proposals WHERE status = 'committed' AND proposed_threshold IS NOT NULL AND version IS NOT NULL",
+        ).map((r) => r.version),
+      ),
   };
 }

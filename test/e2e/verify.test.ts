@@ -15,7 +15,7 @@ import { runCli, runInProcess } from '../helpers/cli.js';
 import { approve, del, genesisRecord, proposal, put, setSigners, signers, signerSet, type TestSigner } from '../helpers/fixtures.js';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import type { HeadJson } from '../helpers/responses.js';
-import { request, tempDir } from '../helpers/server.js';
+import { request, startTestRegistry, tempDir, type TestRegistry } from '../helpers/server.js';
 
 const REGISTRY = 'verify-test';
 const [alice, bob, carol, dave, eve, frank] = signers('alice', 'bob', 'carol', 'dave', 'eve', 'frank') as [
@@ -118,6 +118,43 @@ describe('registry verify --url', () => {
     expect(s.head.hash).toBe(head.hash);
     expect(s.counts).toMatchObject({ commits: head.version, deletes: 1 });
     expect(s.audit.events).toBeGreaterThan(head.version * 3);
+  });
+
+  it('--fast (Node crypto) and --workers 0 give the same verdict and say how they verified', async () => {
+    const fast = await verify('--url', url, '--fast');
+    expect(fast.code).toBe(0);
+    expect(fast.stdout).toContain(`trusted head: ${head.hash}`);
+    expect(fast.stdout).toMatch(/signatures +\d+ in records, Node crypto Ed25519 \(--fast\)/);
+    const inThread = await verify('--db', db, '--workers', '0');
+    expect(inThread.code).toBe(0);
+    expect(inThread.stdout).toMatch(/strict Ed25519 \(@noble\/ed25519\), in-thread: \d+\/s/);
+    // The approvals table holds every approval of the records (verified once, in the records) and
+    // alice's approval of the proposal that went stale, verified from the table alone.
+    const json = JSON.parse((await verify('--db', db, '--json')).stdout) as {
+      counts: { signatures: number };
+      signatures: { verified: number };
+      crossChecks: string[];
+    };
+    expect(json.signatures.verified).toBe(json.counts.signatures + 1);
+    expect(json.crossChecks).toContain(`${json.counts.signatures - 2 + 1} stored approvals`);
+    expect((await verify('--url', url, '--workers', 'x')).code).toBe(2);
+  });
+
+  it('shows progress (cli-progress) on stderr when it is a terminal, and nothing when it is not', async () => {
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+    let r: Awaited<ReturnType<typeof verify>>;
+    try {
+      r = await verify('--url', url);
+    } finally {
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/verifying records \[.*\] \d+% \d+\/\d+/);
+    expect(r.stderr).toMatch(/verifying audit events: \d+/);
+    expect(r.stdout).toContain(`trusted head: ${head.hash}`);
+    expect((await verify('--url', url)).stderr).toBe('');
   });
 
   it('fails on a genesis other than the pinned one', async () => {
@@ -315,5 +352,228 @@ describe('registry verify --db', () => {
     const c = await verify('--db', record);
     expect(c.code).toBe(10);
     expect(c.stderr).toMatch(/version 4: payload_hash .* the payload was changed/);
+  });
+});
+
+// Checkpoints and retention (SPEC §10): a registry that checkpoints every 2 commits and keeps 2
+// commits behind its horizon. Versions 1, 3, 4 and 5 are pruned; 0 (the genesis) and 2 (a
+// signer-set change: the threshold goes from 2 to 3 of the same three keys) are kept; the oldest
+// checkpoint is at 6. The verifier must follow 0 and 2, take the state at 6 from the checkpoint,
+// replay 7 and 8 in full, and fail on every way of cheating around the horizon.
+describe('registry verify across checkpoints and pruned records', () => {
+  const cpDir = tempDir('registry-verify-cp-');
+  let reg: TestRegistry;
+  let cpHead: HeadJson;
+  let cpDb = '';
+  const all = [alice, bob, carol];
+
+  const cpCommit = async (ops: Op[], by: TestSigner[]) => {
+    const h = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
+    const p = proposal(REGISTRY, h, ops);
+    const r = await request<{ status: string }>(reg.url, 'POST', '/registry/proposals', {
+      payload: p,
+      approvals: by.map((s) => approve(s, hashOf(p))),
+    });
+    if (r.json.status !== 'committed') throw new Error(`not committed: ${r.text}`);
+  };
+
+  beforeAll(async () => {
+    reg = await startTestRegistry(genesisRecord(REGISTRY, all, 2), {
+      dir: cpDir,
+      config: { checkpointEvery: 2, retainCommits: 2, settledPayloadTtlMs: 0 },
+    });
+    await reg.verified;
+    await cpCommit([put('a')], [alice, bob]);
+    await cpCommit([setSigners(signerSet(all, 3))], all);
+    for (let i = 3; i <= 5; i++) await cpCommit([put(`svc-${i}`, { n: String(i) })], all);
+    // a proposal left pending goes stale at the next commit; its payload is pruned once settled
+    const h = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
+    const loser = proposal(REGISTRY, h, [put('never')]);
+    await request(reg.url, 'POST', '/registry/proposals', { payload: loser, approvals: [approve(alice, hashOf(loser))] });
+    await cpCommit([put('svc-6')], all);
+    await cpCommit([del('svc-3'), put('a', { again: 'yes' })], all);
+    await cpCommit([put('svc-8')], all);
+    await reg.checkpointer.tick();
+    await reg.checkpointer.idle();
+    cpHead = (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
+    cpDb = reg.db;
+  });
+
+  afterAll(async () => {
+    await reg?.close();
+  });
+
+  it('the fixture is what the test means: 1, 3, 4, 5 pruned (410), checkpoints at 6 and 8, a stale payload pruned', async () => {
+    expect(cpHead.version).toBe(8);
+    const list = await request<{ items: { version: number }[] }>(reg.url, 'GET', '/registry/checkpoints');
+    expect(list.json.items.map((c) => c.version)).toEqual([6, 8]);
+    const statuses = await Promise.all(
+      [0, 1, 2, 3, 4, 5, 6, 7, 8].map(async (v) => (await request(reg.url, 'GET', `/registry/${v}`)).status),
+    );
+    expect(statuses).toEqual([200, 410, 200, 410, 410, 410, 200, 200, 200]);
+    const rows = new Database(cpDb, { readonly: true });
+    const stale = rows.prepare("SELECT payload FROM proposals WHERE status = 'stale'").all() as { payload: string }[];
+    rows.close();
+    expect(stale).toEqual([{ payload: '' }]);
+  });
+
+  it('--url follows the genesis and the signer-set change, takes the state at the oldest checkpoint, replays the rest', async () => {
+    const r = await verify('--url', reg.url);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`trusted head: ${cpHead.hash}`);
+    expect(r.stdout).toMatch(
+      /0\.\.8 \(5 records; 4 pruned, below the checkpoint at 6: replayed in full from it, the genesis and 1 kept record/,
+    );
+    expect(r.stdout).toMatch(/checkpoints +2 agree with the replay \(latest at version 8\)/);
+    expect(r.stdout).toMatch(/signer sets +1 change\(s\); now 3 of alice, bob, carol/);
+    const json = await verify('--url', reg.url, '--json', '--fast');
+    expect(json.code).toBe(0);
+    const s = JSON.parse(json.stdout) as {
+      horizon: number;
+      counts: { pruned: number; followed: number; commits: number; deletes: number };
+    };
+    expect(s.horizon).toBe(6);
+    expect(s.counts).toMatchObject({ pruned: 4, followed: 1, commits: 8, deletes: 1 });
+  });
+
+  it('--db does the same from the file, with the checkpoint entries and the table cross-checks', async () => {
+    const r = await verify('--db', cpDb);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`trusted head: ${cpHead.hash}`);
+    expect(r.stdout).toMatch(/4 pruned, below the checkpoint at 6/);
+    expect(r.stdout).toMatch(/checkpoints +2 agree with the replay, entries and state root recomputed/);
+    expect(r.stdout).toMatch(/payloads pruned/);
+  });
+
+  /** A copy of the registry's file (an online backup of the live file), edited with SQL: the
+   * triggers that would refuse the edit dropped, as an attacker would. */
+  const copyOf = async (name: string, sql: string): Promise<string> => {
+    const to = join(cpDir, name);
+    const src = new Database(cpDb, { readonly: true });
+    await src.backup(to);
+    src.close();
+    const d = new Database(to);
+    d.exec(sql);
+    d.close();
+    return to;
+  };
+  it.each([
+    ['the genesis pruned', "UPDATE commits SET record = '' WHERE version = 0", /version 0: the genesis record is pruned/],
+    [
+      'a record above the oldest checkpoint pruned',
+      "UPDATE commits SET record = '' WHERE version = 7",
+      /version 7: pruned, yet it is not below the oldest checkpoint \(version 6\)/,
+    ],
+    [
+      'the signer-set change pruned',
+      "UPDATE commits SET record = '' WHERE version = 2",
+      /version 2: pruned, yet it changed the signer set \(its proposal has a proposed threshold\)/,
+    ],
+    [
+      'the signer-set change pruned and its proposal row made to agree',
+      `UPDATE commits SET record = '' WHERE version = 2; DROP TRIGGER proposals_status_only; UPDATE proposals SET proposed_threshold = NULL`,
+      /version 2: pruned, yet it changed the signer set \(the signer history of the checkpoint at 6 says so\)/,
+    ],
+    [
+      'the signer-set change pruned, its proposal row and the checkpoint history made to agree',
+      `UPDATE commits SET record = '' WHERE version = 2; DROP TRIGGER proposals_status_only;
+       UPDATE proposals SET proposed_threshold = NULL; DROP TRIGGER checkpoints_no_update;
+       UPDATE checkpoints SET signer_history = json_array(json_extract(signer_history, '$[0]'))`,
+      // the state root at the horizon commits to the signer set: a threshold of 3, not 2
+      /version 6: the state of the checkpoint \(checkpoint_entries of version 6\) hashes to b3:\w+, not to the state_root b3:\w+ of record 6 \(versions from 1 on are pruned: had one of them changed the signer set/,
+    ],
+    [
+      'an entry of the oldest checkpoint edited',
+      `DROP TRIGGER checkpoint_entries_no_update; UPDATE checkpoint_entries SET descriptor = replace(descriptor, '"n":"4"', '"n":"x"') WHERE version = 6`,
+      /version 6: the state of the checkpoint \(checkpoint_entries of version 6\) hashes to/,
+    ],
+    [
+      'an entry of a later checkpoint edited',
+      `DROP TRIGGER checkpoint_entries_no_update; UPDATE checkpoint_entries SET descriptor = replace(descriptor, '"n":"4"', '"n":"x"') WHERE version = 8`,
+      /version 8: the checkpoint at version 8: its entry svc-4 is not the descriptor the log holds there/,
+    ],
+    [
+      "an entry's changed_in edited",
+      `DROP TRIGGER checkpoint_entries_no_update; UPDATE checkpoint_entries SET changed_in = 5 WHERE version = 8 AND id = 'svc-8'`,
+      /version 8: the checkpoint at version 8: its entry svc-8 says changed_in 5, not 8/,
+    ],
+    [
+      "a checkpoint's state_root edited",
+      `DROP TRIGGER checkpoints_no_update; UPDATE checkpoints SET state_root = 'b3:${'c'.repeat(64)}' WHERE version = 8`,
+      /version 8: the checkpoint at version 8 says state_root b3:c{64}, but the replayed state hashes to/,
+    ],
+    [
+      'the payload of a committed proposal whose record is kept pruned',
+      `DROP TRIGGER proposals_status_only; UPDATE proposals SET payload = '' WHERE status = 'committed' AND version = 7`,
+      /proposal b3:\w+: its payload is gone, yet it is the payload of version 7, which is not pruned/,
+    ],
+  ])('--db fails on %s', async (_name, sql, message) => {
+    const file = await copyOf(`cp-${Math.random().toString(36).slice(2)}.db`, `DROP TRIGGER IF EXISTS commits_no_update; ${sql}`);
+    const r = await verify('--db', file);
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(10);
+  });
+
+  /** verify --url through a proxy that answers `answer(path)` instead of the registry when it gives one. */
+  const through = async (answer: (path: string) => { status: number; body: unknown } | undefined) => {
+    const liar = createServer((req, res) => {
+      void (async () => {
+        const path = new URL(req.url!, 'http://x').pathname;
+        const forged = answer(path);
+        if (forged) {
+          res.writeHead(forged.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(forged.body));
+          return;
+        }
+        const upstream = await fetch(reg.url + req.url!);
+        res.writeHead(upstream.status, { 'content-type': 'application/json' });
+        res.end(await upstream.text());
+      })();
+    });
+    await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve));
+    try {
+      return await verify('--url', `http://127.0.0.1:${(liar.address() as AddressInfo).port}`);
+    } finally {
+      liar.close();
+    }
+  };
+  const gone = { status: 410, body: { error: { code: 'Gone', message: 'pruned', hint: '', retryable: false, request_id: 'x' } } };
+
+  it('--url fails on a 410 for the genesis, for a version above the oldest checkpoint, and for the hidden signer-set change', async () => {
+    const genesis = await through((p) => (p === '/registry/0' ? gone : undefined));
+    expect(genesis.code).toBe(10);
+    expect(genesis.stderr).toMatch(/version 0: the genesis record is pruned/);
+    const above = await through((p) => (p === '/registry/7' ? gone : undefined));
+    expect(above.code).toBe(10);
+    expect(above.stderr).toMatch(/version 7: pruned, yet it is not below the oldest checkpoint \(version 6\)/);
+    const rotation = await through((p) => (p === '/registry/2' ? gone : undefined));
+    expect(rotation.code).toBe(10);
+    expect(rotation.stderr).toMatch(
+      /version 6: the state of the checkpoint .* hashes to b3:\w+, not to the state_root .* had one of them changed the signer set/,
+    );
+  });
+
+  it('--url fails on a state at the horizon that is not the checkpoint state, and on a checkpoint that lies', async () => {
+    const page = (
+      await request<{ version: number; items: { id: string; descriptor: { labels: Record<string, string> } }[] }>(
+        reg.url,
+        'GET',
+        '/registry/6/descriptors?include_expired=true&limit=1000',
+      )
+    ).json;
+    const forgedPage = structuredClone(page);
+    forgedPage.items[0]!.descriptor.labels.forged = 'yes';
+    const state = await through((p) =>
+      p === '/registry/6/descriptors' ? { status: 200, body: { ...forgedPage, next_cursor: null } } : undefined,
+    );
+    expect(state.code).toBe(10);
+    expect(state.stderr).toMatch(/version 6: the state of the checkpoint \(.*registry\/6\/descriptors\) hashes to/);
+    const list = (await request<{ items: Record<string, unknown>[] }>(reg.url, 'GET', '/registry/checkpoints')).json;
+    const lying = { items: list.items.map((c) => (c.version === 8 ? { ...c, descriptor_count: 99 } : c)) };
+    const cp = await through((p) => (p === '/registry/checkpoints' ? { status: 200, body: lying } : undefined));
+    expect(cp.code).toBe(10);
+    expect(cp.stderr).toMatch(/version 8: the checkpoint at version 8 says descriptor_count 99, but the replayed state holds \d+/);
   });
 });

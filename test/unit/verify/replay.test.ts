@@ -91,3 +91,82 @@ describe('the auditor against the vectors', () => {
     expect(() => bad.forEach((e) => c2.add(e))).toThrow(/^audit event 3: prev_hash/);
   });
 });
+
+describe('the auditor across pruned records (SPEC §10)', () => {
+  const fresh = () => records.records.map((x) => clone(x.record)) as Record<string, any>[];
+  const full = replayAll(fresh());
+  const stateAt3 = () => [...full.descriptors].map(([id, d]) => ({ id, changedIn: full.changedInOf(id)!, descriptor: clone(d) }));
+  const upTo = (horizon: number | undefined, prune: number[], last = 3, known = true) => {
+    const list = fresh();
+    const r = new Replay();
+    r.horizon = horizon;
+    for (let v = 0; v <= last; v++)
+      if (prune.includes(v)) r.applyPruned(v, known ? { hash: records.records[v]!.hash, payloadHash: list[v]!.payload_hash } : {});
+      else r.apply(list[v], v);
+    return r;
+  };
+  const error = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(LogError);
+      return (e as LogError).message;
+    }
+    throw new Error('no LogError');
+  };
+
+  it('follows the kept records below the horizon (the rotation: both quorums), then takes the checkpoint state', () => {
+    const r = upTo(3, [1]);
+    expect(r.hasState).toBe(false);
+    expect(r.last).toMatchObject({ version: 3, stateKnown: false, descriptorCount: -1 });
+    r.loadState(stateAt3(), 'test');
+    expect(r.hasState).toBe(true);
+    expect(r.last).toMatchObject({ version: 3, stateKnown: true, descriptorCount: full.descriptorCount, hash: records.records[3]!.hash });
+    expect(r.counts).toMatchObject({ pruned: 1, followed: 1, signerSetChanges: 1, commits: 3, records: 3 });
+    expect(r.currentSigners).toEqual(full.currentSigners);
+    expect(r.history[1]).toMatchObject({ pruned: true, payloadHash: records.records[1]!.record.payload_hash });
+  });
+
+  it('over HTTP (no hash columns) learns a pruned hash from the next record, and still checks the chain from there', () => {
+    const r = upTo(3, [1], 3, false);
+    expect(r.history[1]!.hash).toBe(records.records[1]!.hash);
+    r.loadState(stateAt3(), 'test');
+    expect(r.last!.stateKnown).toBe(true);
+  });
+
+  it('refuses a pruned genesis, a pruned record without a checkpoint or at or above the oldest one', () => {
+    expect(error(() => upTo(3, [0]))).toMatch(/^version 0: the genesis record is pruned/);
+    expect(error(() => upTo(undefined, [1]))).toMatch(/^version 1: pruned, yet there is no checkpoint/);
+    expect(error(() => upTo(3, [1, 3]))).toMatch(/^version 3: pruned, yet it is not below the oldest checkpoint \(version 3\)/);
+    expect(error(() => upTo(2, [2]))).toMatch(/^version 2: pruned, yet it is not below the oldest checkpoint \(version 2\)/);
+  });
+
+  it('a hash column that lies breaks the link to the next kept record', () => {
+    const list = fresh();
+    const r = new Replay();
+    r.horizon = 3;
+    r.apply(list[0], 0);
+    r.applyPruned(1, { hash: 'b3:' + '0'.repeat(64), payloadHash: list[1]!.payload_hash });
+    expect(error(() => r.apply(list[2], 2))).toMatch(/^version 2: prev_hash b3:\w+ is not the hash of version 1 \(b3:0{64}\)/);
+  });
+
+  it('a pruned signer-set change shows: the next approvals are by no signer the replay knows, and it says why', () => {
+    expect(error(() => upTo(3, [1, 2]))).toMatch(
+      /^version 3: the approval of dave is by no signer of the current set \(versions from 1 on are pruned: had one of them changed the signer set/,
+    );
+  });
+
+  it('a checkpoint state that is not the state at the horizon is refused, naming the version', () => {
+    const missing = stateAt3().slice(1);
+    expect(error(() => upTo(3, [1]).loadState(missing, 'test'))).toMatch(
+      /^version 3: the state of the checkpoint \(test\) hashes to b3:\w+, not to the state_root b3:\w+ of record 3/,
+    );
+    const future = stateAt3().map((e, i) => (i === 0 ? { ...e, changedIn: 4 } : e));
+    expect(error(() => upTo(3, [1]).loadState(future, 'test'))).toMatch(/says \S+ changed in version 4, not one of 1\.\.3/);
+    const twice = [...stateAt3(), stateAt3()[0]!];
+    expect(error(() => upTo(3, [1]).loadState(twice, 'test'))).toMatch(/holds \S+ twice/);
+    const r = upTo(3, [1]);
+    r.loadState(stateAt3(), 'test');
+    expect(error(() => r.loadState(stateAt3(), 'again'))).toMatch(/the replay holds the state already/);
+  });
+});
