@@ -41,7 +41,7 @@ WHEN EXISTS (SELECT 1 FROM checkpoints WHERE version = OLD.version)
 BEGIN SELECT RAISE(ABORT, 'the entries of a checkpoint go only after the checkpoint'); END;
 
 -- Retention: a commit's record text may become '' (pruned) when it is older than the oldest
--- checkpoint, unless it is the genesis or changes the signer set. Its hash and payload hash
+-- checkpoint, unless it is the genesis, changes the signer set, or follows a signer-set change. Its hash and payload hash
 -- stay, so that the chain of hashes stays whole. Nothing else about a commit ever changes.
 DROP TRIGGER commits_no_update;
 CREATE TRIGGER commits_no_update BEFORE UPDATE ON commits
@@ -51,6 +51,10 @@ WHEN NOT (
   AND OLD.version > 0
   AND OLD.version < COALESCE((SELECT MIN(version) FROM checkpoints), 0)
   AND NOT EXISTS (SELECT 1 FROM json_each(OLD.record, '$.payload.ops') WHERE json_extract(value, '$.op') = 'set_signers')
+  -- Nor the commit right after a signer-set change: its payload's signed base_hash is what binds
+  -- the kept record before it, whose own successor would otherwise be pruned.
+  AND NOT EXISTS (SELECT 1 FROM commits p, json_each(CASE WHEN p.record = '' THEN '{}' ELSE p.record END, '$.payload.ops') o
+                  WHERE p.version = OLD.version - 1 AND json_extract(o.value, '$.op') = 'set_signers')
 )
 BEGIN SELECT RAISE(ABORT, 'commits are append-only: only a payload older than the oldest checkpoint may be pruned, never the genesis or a signer-set change'); END;
 

@@ -147,7 +147,7 @@ export async function startRegistry(
     // Requests in flight are counted once, by the metrics' hooks; the guard reads that count.
     const guard = new LoadGuard(config, { logger, bodyLimit: BODY_LIMIT, inFlight: metrics });
     const cursors = new ListingCursors(Buffer.from(await store.setting('cursor_key', () => randomBytes(32).toString('hex')), 'hex'));
-    const snapshots = new VersionSnapshots(store, genesis.payload.signer_set, undefined, digest);
+    const snapshots = new VersionSnapshots(store, genesis.payload.signer_set, undefined, digest, (problem) => writer.distrust(problem));
     const writer = new Writer({
       log,
       view,
@@ -177,6 +177,10 @@ export async function startRegistry(
       settledTtlMs: config.settledPayloadTtlMs,
       trusted: () => writer.trusted,
       settledPruned: (n) => writer.settledPruned(n),
+      pruning: (horizon) => {
+        view.forgetBelow(horizon);
+        snapshots.forgetBelow(horizon);
+      },
     });
     const points = checkpointer;
     writer.on('commit', () => points.afterCommit());

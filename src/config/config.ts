@@ -16,6 +16,9 @@ export interface Config {
   genesis: string | undefined;
   /** SQLite file, or ':memory:'; by default registry.db in dataDir. */
   db: string;
+  /** Where the log lives (src/store/open-store.ts): unset, SQLite at `db`; `sqlite:<file>`;
+   * `postgres://…` or `postgresql://…`, PostgreSQL (README → PostgreSQL). */
+  store: string | undefined;
   host: string;
   port: number;
   synchronous: Synchronous;
@@ -128,6 +131,7 @@ const INTEGER_RANGES = {
 export const DEFAULTS: Config = {
   genesis: undefined,
   db: 'data/registry.db',
+  store: undefined,
   host: '127.0.0.1',
   port: 8080,
   synchronous: 'FULL',
@@ -173,6 +177,7 @@ export const DEFAULTS: Config = {
 export const ENV_NAMES: Record<keyof Config, string> = {
   genesis: 'REGISTRY_GENESIS',
   db: 'REGISTRY_DB',
+  store: 'REGISTRY_STORE',
   host: 'HOST',
   port: 'PORT',
   synchronous: 'REGISTRY_SYNCHRONOUS',
@@ -231,6 +236,7 @@ export function loadConfig(flags: Raw & { config?: string }, env: NodeJS.Process
   const config: Config = {
     genesis: raw.genesis === undefined ? undefined : text(raw.genesis, 'genesis'),
     db: raw.db === undefined ? join(dataDir, 'registry.db') : text(raw.db, 'db'),
+    store: raw.store === undefined ? undefined : text(raw.store, 'store'),
     host: raw.host === undefined ? DEFAULTS.host : text(raw.host, 'host'),
     port: raw.port === undefined ? DEFAULTS.port : port(raw.port),
     synchronous: raw.synchronous === undefined ? DEFAULTS.synchronous : oneOf(raw.synchronous, 'synchronous', SYNCHRONOUS_MODES),

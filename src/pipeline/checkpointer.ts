@@ -35,12 +35,17 @@ export interface CheckpointerOptions extends RetentionOptions {
   trusted: () => boolean;
   /** Told how many settled payloads were pruned (the writer counts the rest against its cap). */
   settledPruned?: (n: number) => void;
+  /** Told that records below `horizon` may be pruned from now on: what is kept of them in
+   * memory (record bytes, past states) must go, so that they answer 410 like the store. */
+  pruning?: (horizon: number) => void;
 }
 
 /** Entries written per transaction, and versions pruned per statement: each a few milliseconds. */
 const SLICE = 2000;
 const PRUNE_SLICE = 500;
 const DAY_MS = 86_400_000;
+/** Checkpoints kept when retention sets no horizon. */
+const KEEP = 2;
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -144,14 +149,20 @@ export class Checkpointer {
     const entries = [...view.state.entries.values()];
     const signerSet = canonicalJson(view.state.signerSet);
     const signerHistory = canonicalJson(view.state.signerHistoryEntries);
-    for (let i = 0; i < entries.length; i += SLICE) {
-      await store.addCheckpointEntries(
-        head.version,
-        entries.slice(i, i + SLICE).map((e) => ({ id: e.descriptor.id, changedIn: e.changedIn, json: e.json })),
-      );
-      await yieldToLoop();
-      // Stopped halfway: the entries stay without a row, and the next start deletes them.
-      if (this.stopped) return;
+    try {
+      for (let i = 0; i < entries.length; i += SLICE) {
+        await store.addCheckpointEntries(
+          head.version,
+          entries.slice(i, i + SLICE).map((e) => ({ id: e.descriptor.id, changedIn: e.changedIn, json: e.json })),
+        );
+        await yieldToLoop();
+        // Stopped halfway: the entries stay without a row, and the next start deletes them.
+        if (this.stopped) return;
+      }
+    } catch (e) {
+      // A failed build (a full disk) leaves no entries behind for the next attempt to trip on.
+      while ((await store.dropCheckpointEntries(head.version, SLICE).catch(() => 0)) > 0) await yieldToLoop();
+      throw e;
     }
     const info: CheckpointInfo = {
       version: head.version,
@@ -177,33 +188,37 @@ export class Checkpointer {
     if (retainCommits === 0 && retainDays === 0) return undefined;
     const head = this.o.view.head.version;
     const now = this.now();
+    // Never the head itself: the start loads a checkpoint below the head (src/state/replay.ts).
     const eligible = checkpoints.filter(
-      (c) => head - c.version >= retainCommits && (retainDays === 0 || now - Date.parse(c.createdAt) >= retainDays * DAY_MS),
+      (c) => head - c.version >= Math.max(1, retainCommits) && (retainDays === 0 || now - Date.parse(c.createdAt) >= retainDays * DAY_MS),
     );
     return eligible[eligible.length - 1];
   }
 
   private async applyRetention(): Promise<void> {
-    const { store, view } = this.o;
+    const { store } = this.o;
     const checkpoints = await store.checkpoints();
     const horizon = this.horizon(checkpoints);
-    if (!horizon) return;
+    // Each checkpoint holds the whole state: without a horizon only the newest KEEP are kept (the
+    // start needs one below the head); with one, every checkpoint from the horizon on.
+    const keepFrom = horizon?.version ?? checkpoints[checkpoints.length - KEEP]?.version ?? 0;
     for (const c of checkpoints) {
-      if (c.version >= horizon.version) break;
+      if (c.version >= keepFrom) break;
       await store.dropCheckpoint(c.version);
       while ((await store.dropCheckpointEntries(c.version, SLICE)) > 0) {
         await yieldToLoop();
         if (this.stopped) return;
       }
     }
+    if (!horizon) return;
     let pruned = 0;
     for (let from = this.prunedBelow; from < horizon.version; from += PRUNE_SLICE) {
       pruned += await store.pruneCommits(from, Math.min(from + PRUNE_SLICE, horizon.version) - 1);
       this.prunedBelow = Math.min(from + PRUNE_SLICE, horizon.version);
+      this.o.pruning?.(horizon.version);
       await yieldToLoop();
       if (this.stopped) return;
     }
-    view.forgetBelow(horizon.version);
     if (pruned > 0) this.o.logger?.info({ horizon: horizon.version, pruned }, 'pruned commit records behind the horizon');
   }
 }

@@ -11,7 +11,7 @@ import { canonicalJson, hashBytes, utf8Bytes, type Digest32 } from '../core/enco
 import { IntegrityError } from '../core/errors.js';
 import { setSignersOf } from '../core/proposal.js';
 import { checkApprovals, isGenesisPayload } from '../core/records.js';
-import type { AuditEvent, CommitRecord, SignerSet } from '../core/schemas.js';
+import type { AuditEvent, CommitRecord, ProposalPayload, SignerSet } from '../core/schemas.js';
 import type { HeadView } from '../state/head-view.js';
 import type { Store, StoredCommit, StoredCommitRow } from '../store/store.js';
 
@@ -84,6 +84,8 @@ export class TamperCheck {
   private readonly commitOf = new Map<string, number>();
   /** The proposals table: id → status and version. */
   private readonly proposalOf = new Map<string, { status: string; version: number | null }>();
+  /** Versions whose records retention pruned. */
+  private readonly prunedVersions = new Set<number>();
   /** Approval rows, as `proposal_id signer_id`. */
   private readonly approvalRows = new Set<string>();
   findings = 0;
@@ -175,6 +177,12 @@ export class TamperCheck {
     const checkpoints = await this.store.checkpoints();
     const horizon = checkpoints[0]?.version ?? 0;
     const checkpointAt = new Map(checkpoints.map((c) => [c.version, c]));
+    // The checkpoint the start loaded: the newest below the head (src/state/replay.ts). Each
+    // entry's changed_in is checked against the records, unless some before it were pruned.
+    const loaded = checkpoints.filter((c) => c.version < this.headVersion).pop();
+    const lastPut = loaded ? new Map<string, number>() : undefined;
+    let prunedBefore = false;
+    let prevSetChange = false;
     let prev: { version: number; hash: string } = { version: 0, hash: hashBytes(utf8Bytes(this.genesisText), this.digest) };
     for (let from = 1; from <= this.headVersion; from += PAGE) {
       const page = await this.store.commits(from, Math.min(PAGE, this.headVersion - from + 1));
@@ -186,9 +194,20 @@ export class TamperCheck {
         if (c && c.hash !== stored.hash)
           this.fail(`the checkpoint at version ${v}: its hash ${c.hash} is not its record's ${stored.hash}`, v);
         if (stored.text === '') {
+          prunedBefore = true;
           if (v >= horizon)
             this.fail(`version ${v}: its record was pruned, but it is not older than the oldest checkpoint (${horizon})`, v);
-        } else this.checkChained(stored, prev, history);
+          else if (prevSetChange) this.fail(`version ${v}: its record was pruned, but it follows a signer-set change, which it binds`, v);
+          this.prunedVersions.add(v);
+          prevSetChange = false;
+        } else {
+          const record = this.checkChained(stored, prev, history);
+          prevSetChange = record !== undefined && setChangeOf(record) !== undefined;
+          if (record && c && record.state_root !== c.stateRoot)
+            this.fail(`the checkpoint at version ${v}: its state_root is not its record's`, v);
+          if (record && lastPut && !prunedBefore && loaded && v <= loaded.version)
+            for (const op of (record.payload as ProposalPayload).ops) if (op.op === 'put') lastPut.set(op.descriptor.id, v);
+        }
         prev = { version: v, hash: stored.hash };
         if (i % SLICE === SLICE - 1) {
           this.sink.verifying(`checking the records and approvals of versions 1 to ${this.headVersion}: at version ${v}`);
@@ -199,6 +218,24 @@ export class TamperCheck {
     }
     if (canonicalJson(history) !== this.loaded.signerHistory)
       this.fail('the signer-set history the start loaded (from the latest checkpoint) is not the one the records carry');
+    if (loaded && lastPut && !prunedBefore) await this.checkChangedIn(loaded.version, lastPut);
+  }
+
+  /** Each entry of checkpoint `version` says it changed in the last version that put it. */
+  private async checkChangedIn(version: number, lastPut: Map<string, number>): Promise<void> {
+    for (let after = ''; ;) {
+      const page = await this.store.checkpointEntries(version, after, PAGE);
+      for (const e of page) {
+        if (lastPut.get(e.id) !== e.changedIn)
+          return this.fail(
+            `the checkpoint at version ${version}: its entry ${e.id} says it changed in version ${e.changedIn}, the log says ${String(lastPut.get(e.id))}`,
+            version,
+          );
+      }
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.id;
+      await this.slice();
+    }
   }
 
   /** A record that follows `prev`: its link, its base, its bytes and approvals; a signer-set
@@ -207,26 +244,29 @@ export class TamperCheck {
     stored: StoredCommitRow,
     prev: { version: number; hash: string },
     history: { from: number; set: SignerSet }[],
-  ): void {
+  ): CommitRecord | undefined {
     const v = stored.version;
     let record: CommitRecord;
     try {
       record = JSON.parse(stored.text) as CommitRecord;
     } catch {
-      return this.fail(`version ${v}: the stored record is not JSON`, v);
+      this.fail(`version ${v}: the stored record is not JSON`, v);
+      return undefined;
     }
-    if (record.prev_hash !== prev.hash) return this.fail(`version ${v}: its prev_hash is not the hash of version ${prev.version}`, v);
     const payload = record.payload as { base_version?: unknown; base_hash?: unknown };
-    if (payload.base_version !== prev.version || payload.base_hash !== prev.hash)
-      return this.fail(`version ${v}: its payload is based on another head`, v);
+    if (record.prev_hash !== prev.hash) this.fail(`version ${v}: its prev_hash is not the hash of version ${prev.version}`, v);
+    else if (payload.base_version !== prev.version || payload.base_hash !== prev.hash)
+      this.fail(`version ${v}: its payload is based on another head`, v);
+    else this.checkSigned(stored, record, history);
+    return record;
+  }
+
+  /** A linked record's bytes and approvals; a signer-set change it carries joins `history`. */
+  private checkSigned(stored: StoredCommitRow, record: CommitRecord, history: { from: number; set: SignerSet }[]): void {
+    const v = stored.version;
     // The head was checked at start.
     if (v !== this.headVersion) this.checkRecord(stored, history[history.length - 1]!.set);
-    let next: SignerSet | undefined;
-    try {
-      next = isGenesisPayload(record.payload) ? undefined : setSignersOf(record.payload);
-    } catch {
-      next = undefined;
-    }
+    const next = setChangeOf(record);
     if (next) history.push({ from: v + 1, set: next });
   }
 
@@ -239,6 +279,8 @@ export class TamperCheck {
         for (const a of p.approvals) this.approvalRows.add(`${p.id} ${a.signer_id}`);
         if (p.status !== 'committed') continue;
         const v = p.version;
+        if (v !== null && p.proposedThreshold !== null && this.prunedVersions.has(v))
+          this.fail(`version ${v}: its record was pruned, but its proposal changed the signer set`, v);
         if (v !== null && v > head)
           this.fail(`version ${v}: proposal ${p.id} was committed at version ${v}, past the head ${head}: the log was truncated`, v);
         else if (v === null || this.commitOf.get(p.id) !== v)
@@ -317,4 +359,13 @@ function setAt(history: readonly { from: number; set: SignerSet }[], base: numbe
   let set = history[0]!.set;
   for (const h of history) if (h.from <= base + 1) set = h.set;
   return set;
+}
+
+/** The signer set a record's payload sets, if it sets one (a malformed payload sets none). */
+function setChangeOf(record: CommitRecord): SignerSet | undefined {
+  try {
+    return isGenesisPayload(record.payload) ? undefined : setSignersOf(record.payload);
+  } catch {
+    return undefined;
+  }
 }

@@ -3,6 +3,7 @@
 // of the commits in between; their values from the two versions' states, so an id put and
 // deleted again in between, or put back unchanged, is no change at all.
 import { canonicalJson } from '../core/encoding.js';
+import { RegistryError } from '../core/errors.js';
 import type { CommitRecord, Descriptor, ProposalPayload, SignerSet } from '../core/schemas.js';
 import type { Store } from '../store/store.js';
 import type { DescriptorIndex } from './descriptor-index.js';
@@ -27,6 +28,10 @@ export async function changedIds(store: Store, from: number, to: number, page = 
   const ids = new Set<string>();
   for (let v = from + 1; v <= to; v += page) {
     for (const commit of await store.commits(v, Math.min(page, to - v + 1))) {
+      if (commit.text === '')
+        throw new RegistryError('Gone', `version ${commit.version}, between the two versions, was pruned by retention`, {
+          hint: 'diff from the oldest checkpoint on: GET /registry/checkpoints',
+        });
       for (const op of ((JSON.parse(commit.text) as CommitRecord).payload as ProposalPayload).ops) {
         if (op.op === 'put') ids.add(op.descriptor.id);
         else if (op.op === 'delete') ids.add(op.id);

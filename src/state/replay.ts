@@ -18,8 +18,8 @@ export interface OpenedLog {
   checkpoint: CheckpointInfo | undefined;
   /** Commits replayed after it. */
   replayed: number;
-  /** Why the latest checkpoint was not used, when it did not hold together: the log was
-   * replayed from the genesis instead, and the start reports it as tampering. */
+  /** Why newer checkpoints were not used, when they did not hold together: an older one (or the
+   * genesis) was used instead, and the start reports it as tampering. */
   checkpointProblem: string | undefined;
 }
 
@@ -42,23 +42,27 @@ export async function openLogFrom(store: Store, genesis: CheckedGenesis, digest?
       0,
     );
   }
-  const latest = await store.latestCheckpoint();
-  let checkpointProblem: string | undefined;
-  if (latest) {
+  // The newest checkpoint that holds together, below the head: a checkpoint at the head is
+  // bound by nothing signed (a record's state root is bound by the next record's signed
+  // base_hash), so the start takes the one before it and replays the head. A checkpoint that
+  // does not hold together is reported, and the next older one tried.
+  const problems: string[] = [];
+  for (const c of (await store.checkpoints()).reverse()) {
+    if (!(await store.commit(c.version + 1))) continue;
     const view = new HeadView(genesis, text, digest);
     try {
-      const head = await loadCheckpoint(store, view, latest);
+      const head = await loadCheckpoint(store, view, c);
       const replayed = await replayTail(store, view, head, genesis);
-      return { view, checkpoint: latest, replayed, checkpointProblem: undefined };
+      return { view, checkpoint: c, replayed, checkpointProblem: problems.join('; ') || undefined };
     } catch (e) {
       if (!(e instanceof CheckpointProblem)) throw e;
-      checkpointProblem = e.message;
+      problems.push(e.message);
     }
   }
-  // No checkpoint, or one that does not hold together: the whole log, from the genesis.
+  // No checkpoint below the head, or none that holds together: the whole log, from the genesis.
   const view = new HeadView(genesis, text, digest);
   const replayed = await replayTail(store, view, { version: 0, hash: genesis.hash, record: genesis.record, text }, genesis);
-  return { view, checkpoint: undefined, replayed, checkpointProblem };
+  return { view, checkpoint: undefined, replayed, checkpointProblem: problems.join('; ') || undefined };
 }
 
 class CheckpointProblem extends Error {}
@@ -80,7 +84,11 @@ async function loadCheckpoint(store: Store, view: HeadView, c: CheckpointInfo): 
     let count = 0;
     for (let after = ''; ;) {
       const page = await store.checkpointEntries(c.version, after, ENTRY_PAGE);
-      const puts = page.map((e) => view.state.entryFromJson(e.json, e.changedIn));
+      const puts = page.map((e) => {
+        if (!Number.isSafeInteger(e.changedIn) || e.changedIn < 1 || e.changedIn > c.version)
+          throw new CheckpointProblem(`${where}: its entry ${e.id} says it changed in version ${e.changedIn}`);
+        return view.state.entryFromJson(e.json, e.changedIn);
+      });
       view.apply({ version: c.version, puts, deletes: [], signerSet: undefined, changed: [] });
       count += page.length;
       if (page.length < ENTRY_PAGE) break;

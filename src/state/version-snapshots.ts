@@ -31,7 +31,14 @@ export class VersionSnapshots {
     private readonly genesisSignerSet: SignerSet,
     private readonly capacity = 4,
     private readonly digest?: Digest32,
+    /** Told of a checkpoint found not to hold together (the writer refuses writes from then on). */
+    private readonly distrust?: (problem: string) => void,
   ) {}
+
+  /** Forgets the states of versions below `version` (retention prunes them: they answer 410). */
+  forgetBelow(version: number): void {
+    for (const v of [...this.cache.keys()]) if (v < version) this.cache.delete(v);
+  }
 
   /** The snapshot of `version`, which the caller has checked is at or below the head. */
   at(version: number): Promise<Snapshot> {
@@ -73,11 +80,15 @@ export class VersionSnapshots {
         after = page[page.length - 1]!.id;
         await new Promise((resolve) => setImmediate(resolve));
       }
-      if (hashBytes(utf8Bytes(stored.text), this.digest) !== checkpoint.hash || state.root() !== record.state_root)
-        throw new IntegrityError(
-          `the checkpoint at version ${checkpoint.version} does not hash to its record's state root`,
-          checkpoint.version,
-        );
+      // Retention may drop the checkpoint while its rows are read: start again from what is kept.
+      if (!(await this.store.checkpoints()).some((c) => c.version === checkpoint.version)) return this.build(version);
+      if (hashBytes(utf8Bytes(stored.text), this.digest) !== checkpoint.hash || state.root() !== record.state_root) {
+        const problem = `the checkpoint at version ${checkpoint.version}: its state does not hash to its record's state root`;
+        this.distrust?.(problem);
+        throw new RegistryError('Unavailable', `the state at version ${version} failed its integrity check: ${problem}`, {
+          retryAfter: 3600,
+        });
+      }
       signerSet = state.signerSet;
       last = { version: checkpoint.version, hash: stored.hash, committedAt: record.committed_at };
     } else {

@@ -142,11 +142,14 @@ export class SqliteStore implements Store {
       pruneCommits: db.prepare(
         `UPDATE commits SET record = '' WHERE version BETWEEN ? AND ? AND version > 0 AND record <> ''
            AND version < (SELECT MIN(version) FROM checkpoints)
-           AND NOT EXISTS (SELECT 1 FROM json_each(record, '$.payload.ops') WHERE json_extract(value, '$.op') = 'set_signers')`,
+           AND NOT EXISTS (SELECT 1 FROM json_each(record, '$.payload.ops') WHERE json_extract(value, '$.op') = 'set_signers')
+           AND NOT EXISTS (SELECT 1 FROM commits p, json_each(CASE WHEN p.record = '' THEN '{}' ELSE p.record END, '$.payload.ops') o
+                           WHERE p.version = commits.version - 1 AND json_extract(o.value, '$.op') = 'set_signers')`,
       ),
+      // By id (the payload hash), so that each slice costs its own rows, not a scan of every proposal.
       pruneCommittedProposals: db.prepare(
-        `UPDATE proposals SET payload = '' WHERE status = 'committed' AND payload <> '' AND version BETWEEN ? AND ?
-           AND (SELECT record FROM commits WHERE version = proposals.version) = ''`,
+        `UPDATE proposals SET payload = '' WHERE payload <> '' AND status = 'committed'
+           AND id IN (SELECT payload_hash FROM commits WHERE version BETWEEN ? AND ? AND record = '')`,
       ),
       pruneSettled: db.prepare(
         `UPDATE proposals SET payload = '' WHERE id IN (SELECT id FROM proposals WHERE status IN ('stale', 'expired')

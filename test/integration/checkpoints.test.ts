@@ -6,8 +6,9 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
-import { hashOf } from '../../src/core/encoding.js';
+import { canonicalJson, hashOf } from '../../src/core/encoding.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
+import { planOps, RegistryState } from '../../src/core/state.js';
 import pino from 'pino';
 import { createLogger } from '../../src/obs/logger.js';
 import { approve, genesisRecord, proposal, put, setSigners, signerSet, signers, type TestSigner } from '../helpers/fixtures.js';
@@ -157,6 +158,66 @@ describe('checkpoints', () => {
     expect(refused.status).toBe(503);
   });
 
+  it('at the head is not what a start trusts: a forged one there, its record rehashed, stops the start at that version', async () => {
+    const g = genesisRecord('cp', keys, 2);
+    const dir = tempDir();
+    const reg = await start(g, { checkpointEvery: 2 }, dir);
+    for (let i = 0; i < 4; i++) await commit(reg, [put(`svc-${i}`, { n: String(i) })]);
+    await reg.checkpointer.idle();
+    await stop(reg);
+    // The attacker forges the state at the head (version 4, a checkpoint), the head record's
+    // state_root to match, and every hash column: nothing signed covers the head's state root.
+    const forged = new RegistryState(signerSet(keys, 2));
+    forged.apply(
+      planOps(
+        forged,
+        [0, 1, 2, 3].map((i) => put(`svc-${i}`, { n: i === 1 ? 'forged' : String(i) })),
+        4,
+      ),
+    );
+    const db = new Database(reg.db);
+    const record = JSON.parse(
+      (db.prepare('SELECT record FROM commits WHERE version = 4').get() as { record: string }).record,
+    ) as CommitRecord;
+    const edited = { ...record, state_root: forged.root() };
+    db.exec('DROP TRIGGER commits_no_update; DROP TRIGGER checkpoint_entries_no_update; DROP TRIGGER checkpoints_no_update;');
+    db.prepare('UPDATE commits SET record = ?, hash = ? WHERE version = 4').run(canonicalJson(edited), hashOf(edited));
+    db.prepare('UPDATE checkpoints SET hash = ?, state_root = ? WHERE version = 4').run(hashOf(edited), forged.root());
+    db.prepare('UPDATE checkpoint_entries SET descriptor = replace(descriptor, \'"n":"1"\', \'"n":"forged"\') WHERE version = 4').run();
+    db.close();
+    await expect(startTestRegistry(g, { dir, config: { checkpointEvery: 2 } })).rejects.toThrow(
+      /the replayed state root b3:\w+ is not the head's state_root b3:\w+ \(version 4\)/,
+    );
+  });
+
+  it("whose entries' changed_in were edited is found: out of range at start, off the log by the verification", async () => {
+    const g = genesisRecord('cp', keys, 2);
+    const dir = tempDir();
+    const reg = await start(g, { checkpointEvery: 2 }, dir);
+    for (let i = 0; i < 3; i++) await commit(reg, [put(`svc-${i}`)]);
+    await reg.checkpointer.idle();
+    await stop(reg);
+    const edit = (changedIn: number) => {
+      const db = new Database(reg.db);
+      db.exec('DROP TRIGGER IF EXISTS checkpoint_entries_no_update');
+      db.prepare("UPDATE checkpoint_entries SET changed_in = ? WHERE version = 2 AND id = 'svc-1'").run(changedIn);
+      db.close();
+    };
+    edit(1); // svc-1 was put at version 2: in range, but not what the log says
+    const again = await start(g, { checkpointEvery: 2 }, dir);
+    const ready = (await request<Ready>(again.url, 'GET', '/readyz')).json;
+    expect(ready.reasons.join('\n')).toMatch(
+      /tamper: the checkpoint at version 2: its entry svc-1 says it changed in version 1, the log says 2/,
+    );
+    await stop(again);
+    edit(999);
+    const third = await start(g, { checkpointEvery: 2 }, dir);
+    const reasons = (await request<Ready>(third.url, 'GET', '/readyz')).json.reasons.join('\n');
+    expect(reasons).toMatch(/tamper: the checkpoint at version 2: its entry svc-1 says it changed in version 999/);
+    const item = await request<{ changed_in: number }>(third.url, 'GET', '/registry/descriptors/svc-1');
+    expect(item.json.changed_in).toBe(2);
+  });
+
   it('left unfinished by a crash (entries without their row) are deleted at the next start', async () => {
     const g = genesisRecord('cp', keys, 2);
     const dir = tempDir();
@@ -192,11 +253,19 @@ describe('retention', () => {
     expect(gone.status).toBe(410);
     expect(gone.json.error.code).toBe('Gone');
     expect(gone.json.error.hint).toContain('GET /registry/6/descriptors');
-    for (const v of [3, 5]) expect((await request(reg.url, 'GET', `/registry/${v}`)).status).toBe(410);
-    for (const v of [0, 2, 6, 7, 8]) expect((await request(reg.url, 'GET', `/registry/${v}`)).status).toBe(200);
+    // Version 3 stays whole: its signed base_hash is what binds the signer-set change before it.
+    for (const v of [4, 5]) expect((await request(reg.url, 'GET', `/registry/${v}`)).status).toBe(410);
+    for (const v of [0, 2, 3, 6, 7, 8]) expect((await request(reg.url, 'GET', `/registry/${v}`)).status).toBe(200);
+    const diff = await request<{ error: { code: string } }>(reg.url, 'GET', '/registry/diff?from=0&to=8');
+    expect([diff.status, diff.json.error.code]).toEqual([410, 'Gone']);
     expect((await request(reg.url, 'GET', '/registry/4/descriptors')).status).toBe(410);
     expect((await request(reg.url, 'GET', '/registry/6/descriptors')).status).toBe(200);
     expect((await request(reg.url, 'GET', `/registry/proposals/${first}`)).status).toBe(410);
+    const raw = new Database(reg.db);
+    expect(() => raw.prepare("UPDATE commits SET record = '' WHERE version = 3").run()).toThrow(
+      /only a payload older than the oldest checkpoint/,
+    );
+    raw.close();
     const lastRecords = await Promise.all([7, 8].map(async (v) => (await request(reg.url, 'GET', `/registry/${v}`)).text));
     await stop(reg);
 
