@@ -25,7 +25,7 @@ import { ListingCursors } from './http/listing-cursor.js';
 import { openLogFrom } from './state/replay.js';
 import { VersionSnapshots } from './state/version-snapshots.js';
 import { Hub } from './stream/hub.js';
-import { SqliteStore } from './store/sqlite-store.js';
+import { describeStore, openStore, storeTarget } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { SERVICE_VERSION } from './version.js';
 
@@ -69,11 +69,12 @@ export function loadGenesis(path: string): CheckedGenesis {
 /** Refuses a database in a folder that does not exist, unless it is the data directory, which
  * is ours to create: a folder named for the database is the operator's, and a typo there must
  * not start a new, empty registry. */
-export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir'>): void {
-  if (config.db === ':memory:') return;
-  const folder = dirname(config.db);
+export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir' | 'store'>): void {
+  const target = storeTarget(config);
+  if (target.kind !== 'sqlite' || target.path === ':memory:') return;
+  const folder = dirname(target.path);
   if (resolve(folder) !== resolve(config.dataDir) && !existsSync(folder))
-    throw new StartError(`the folder of the database ${config.db} does not exist: create ${folder}, or choose another --db`);
+    throw new StartError(`the folder of the database ${target.path} does not exist: create ${folder}, or choose another --db`);
 }
 
 const EXPIRY_SWEEP_MS = 1000;
@@ -98,10 +99,14 @@ export async function startRegistry(
 ): Promise<RunningRegistry> {
   const genesis = loadGenesis(config.genesis);
   checkDbFolder(config);
-  if (config.db !== ':memory:' && resolve(dirname(config.db)) === resolve(config.dataDir)) mkdirSync(config.dataDir, { recursive: true });
-  let store: SqliteStore;
+  const target = storeTarget(config);
+  // The SQLite file, or undefined when the log is in PostgreSQL.
+  const file = target.kind === 'sqlite' ? target.path : undefined;
+  if (file !== undefined && file !== ':memory:' && resolve(dirname(file)) === resolve(config.dataDir))
+    mkdirSync(config.dataDir, { recursive: true });
+  let store: Store;
   try {
-    store = new SqliteStore({ path: config.db, synchronous: config.synchronous });
+    store = await openStore(config);
   } catch (e) {
     throw e instanceof StoreBusyError ? e : new StartError((e as Error).message);
   }
@@ -139,7 +144,7 @@ export async function startRegistry(
       lagged: () => hub.lagged,
       unauditedRefusals: () => writer.refusals.unaudited,
       writeBlockers,
-      storageFiles: config.db === ':memory:' ? [] : [config.db, `${config.db}-wal`],
+      storageFiles: file === undefined || file === ':memory:' ? [] : [file, `${file}-wal`],
       checkpointAge: () => checkpointer?.ageSeconds() ?? 0,
       checkpointVersion: () => checkpointer?.latest?.version ?? -1,
     });
@@ -194,7 +199,8 @@ export async function startRegistry(
     await new TamperCheck({ store, view, genesisText, verifier, sink: writer }).checkStart();
     await checkpointer.open();
     const verifyStarted = performance.now();
-    pass = startTamperPass({ path: config.db, store, view, genesisText, verifier, sink: writer });
+    // The worker thread opens the SQLite file; a log in memory or in PostgreSQL is checked in slices here.
+    pass = startTamperPass({ path: file, store, view, genesisText, verifier, sink: writer });
     checking = pass.done.then((findings) => {
       logger[findings ? 'error' : 'info'](
         { version: view.head.version, findings, ms: Math.round(performance.now() - verifyStarted) },
@@ -249,7 +255,7 @@ export async function startRegistry(
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    logger.info({ registry_id: genesis.payload.registry_id, version: view.head.version, db: config.db }, 'registry ready');
+    logger.info({ registry_id: genesis.payload.registry_id, version: view.head.version, db: describeStore(target) }, 'registry ready');
     const timer = sweep;
     return {
       app,

@@ -95,7 +95,11 @@ export class Checkpointer {
   /** Called after each commit, and once the start's verification is done: builds a checkpoint
    * when enough commits have come since the last. */
   afterCommit(): void {
-    if (this.o.every > 0 && this.uncovered >= this.o.every) void this.kick();
+    if (this.dueByCount()) void this.kick();
+  }
+
+  private dueByCount(): boolean {
+    return this.o.every > 0 && this.uncovered >= this.o.every;
   }
 
   /** The periodic tick: a checkpoint by time, and the pruning of settled payloads. */
@@ -120,7 +124,8 @@ export class Checkpointer {
           if (this.stopped || !this.o.trusted()) return;
           await this.build();
           await this.applyRetention();
-        } while (this.again);
+          // Commits that came during the build asked for another: only if they are enough.
+        } while (this.again && this.dueByCount());
       } catch (e) {
         this.o.logger?.error({ err: e }, 'checkpoint or retention failed');
       } finally {

@@ -21,8 +21,8 @@ export type TamperWorkerMessage =
   | { type: 'done'; findings: number };
 
 export interface TamperPassOptions {
-  /** The database file, or ':memory:'. */
-  path: string;
+  /** The SQLite file, or undefined (or ':memory:') for a log no other thread can open: in memory, or in PostgreSQL. */
+  path: string | undefined;
   store: Store;
   view: HeadView;
   genesisText: string;
@@ -42,16 +42,17 @@ const WORKER_URL = new URL('../../dist/pipeline/tamper-worker.js', import.meta.u
 
 export function startTamperPass(options: TamperPassOptions): TamperPass {
   const { sink } = options;
-  if (options.path === ':memory:') {
+  if (options.path === undefined || options.path === ':memory:') {
     const check = new TamperCheck({ ...options, view: options.view });
     return {
       done: check.run().then(() => check.findings),
       stop: () => Promise.resolve(check.stop()),
     };
   }
+  const path = options.path;
   const loaded = loadedLog(options.view);
   const data: TamperWorkerData = {
-    path: options.path,
+    path,
     headVersion: loaded.headVersion,
     signerHistory: loaded.signerHistory,
     genesisText: options.genesisText,

@@ -62,10 +62,12 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^:@/?#]*):[^@/?#]*@/i, '$1:***@');
 }
 
-function connect(url: string, options: PostgresOptions, extra: Partial<postgres.Options<{ bigint: typeof BIGINT_AS_NUMBER }>>): Sql {
+type ClientOptions = postgres.Options<{ bigint: typeof BIGINT_AS_NUMBER }>;
+
+function connect(url: string, options: PostgresOptions, extra: ClientOptions): Sql {
   const multiHost = /^[a-z]+:\/\/[^/?#]*,/i.test(url);
   // A log is written: with several hosts, find the primary, unless the URL says otherwise.
-  const pick = multiHost && !/[?&]target_session_attrs=/.test(url) ? { target_session_attrs: 'primary' as const } : {};
+  const pick: ClientOptions = multiHost && !/[?&]target_session_attrs=/.test(url) ? { target_session_attrs: 'primary' } : {};
   return postgres(url, {
     max: options.maxConnections ?? 10,
     connect_timeout: options.connectTimeout ?? 30,
@@ -75,7 +77,7 @@ function connect(url: string, options: PostgresOptions, extra: Partial<postgres.
     connection: { application_name: 'signed-registry' },
     ...pick,
     ...extra,
-  }) as unknown as Sql;
+  });
 }
 
 /** Applies every numbered migration of `dir` newer than the database's, each in a transaction
@@ -176,13 +178,13 @@ export class PostgresStore implements Store {
    * migrates. Fails with StartError when the database cannot be reached. */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresStore> {
     const where = redactUrl(url);
-    let store: PostgresStore | undefined;
-    // One connection, kept for the store's life: no idle timeout, no maximum lifetime.
+    const opened: { store?: PostgresStore } = {};
+    // One connection, kept for the store's life: no idle timeout (0), no maximum lifetime.
     const lockSql = connect(url, options, {
       max: 1,
       idle_timeout: 0,
       max_lifetime: null,
-      onclose: () => store?.ownerLockClosed(),
+      onclose: () => opened.store?.ownerLockClosed(),
     });
     let locked: boolean;
     try {
@@ -203,8 +205,8 @@ export class PostgresStore implements Store {
       await Promise.all([sql.end({ timeout: 1 }), lockSql.end({ timeout: 1 })]).catch(() => {});
       throw new StartError(`cannot migrate the PostgreSQL log at ${where}: ${(e as Error).message}`);
     }
-    store = new PostgresStore(sql, lockSql, where);
-    return store;
+    opened.store = new PostgresStore(sql, lockSql, where);
+    return opened.store;
   }
 
   private ownerLockClosed(): void {
