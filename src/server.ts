@@ -199,8 +199,11 @@ export async function startRegistry(
     await new TamperCheck({ store, view, genesisText, verifier, sink: writer }).checkStart();
     await checkpointer.open();
     const verifyStarted = performance.now();
-    // The worker thread opens the SQLite file; a log in memory or in PostgreSQL is checked in slices here.
-    pass = startTamperPass({ path: file, store, view, genesisText, verifier, sink: writer });
+    // The worker thread opens the SQLite file; a log in memory or in PostgreSQL is checked in slices
+    // here, and so is a short log, which is checked before reads are served: a worker thread would
+    // take longer to start than the check takes.
+    const foreground = view.head.version <= (options.foregroundVerifyLimit ?? FOREGROUND_VERIFY_LIMIT);
+    pass = startTamperPass({ path: file, inProcess: foreground, store, view, genesisText, verifier, sink: writer });
     checking = pass.done.then((findings) => {
       logger[findings ? 'error' : 'info'](
         { version: view.head.version, findings, ms: Math.round(performance.now() - verifyStarted) },
@@ -210,7 +213,7 @@ export async function startRegistry(
       // gets one as soon as it is trusted.
       points.afterCommit();
     });
-    if (view.head.version <= (options.foregroundVerifyLimit ?? FOREGROUND_VERIFY_LIMIT)) await checking;
+    if (foreground) await checking;
     await writer.open();
     writer.on('commit', (e) =>
       logger.info(

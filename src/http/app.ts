@@ -1,8 +1,8 @@
 // The Fastify application: limits, request ids, the error envelope, and the route planes.
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import Fastify, { LogController } from 'fastify';
-import { SerializerSelector, type Serializer, type SerializerFactory } from '@fastify/fast-json-stringify-compiler';
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { Serializer, SerializerFactory, SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import type { Logger } from 'pino';
 import { parseStrictJson } from '../core/strict-json.js';
 import { RegistryError } from '../core/errors.js';
@@ -18,6 +18,7 @@ import { descriptorRoutes } from './routes-descriptors.js';
 import { readRoutes } from './routes-read.js';
 import { streamRoutes } from './routes-stream.js';
 import { writeRoutes } from './routes-write.js';
+import { TypeBoxValidatorCompiler } from './typebox-validator.js';
 
 export const BODY_LIMIT = 1024 * 1024;
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -28,8 +29,17 @@ export type RegistryApp = ReturnType<typeof buildApp>;
  * it. Every route has a response schema for every status (the OpenAPI document is built from
  * them), but most answers are pre-built bytes that no serializer touches: compiling them all
  * up front cost ~60 ms of CPU at start-up. */
+const requireCjs = createRequire(import.meta.url);
 const lazySerializers: SerializerFactory = (externalSchemas, options) => {
-  const compile = SerializerSelector()(externalSchemas, options);
+  // fast-json-stringify (and the ajv it loads) only once a serializer is first needed.
+  let compiler: ReturnType<SerializerFactory> | undefined;
+  const compile: ReturnType<SerializerFactory> = (route) => {
+    if (!compiler) {
+      const selector = requireCjs('@fastify/fast-json-stringify-compiler') as { SerializerSelector: typeof SerializerSelector };
+      compiler = selector.SerializerSelector()(externalSchemas, options);
+    }
+    return compiler(route);
+  };
   return (route) => {
     let serialize: Serializer | undefined;
     return (data) => (serialize ??= compile(route))(data);
@@ -44,7 +54,9 @@ export function buildApp(ctx: RegistryContext, logger: Logger) {
   let requests = 0;
   const app = Fastify({
     loggerInstance: logger,
-    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
+    // The validator compiler is TypeBox's (set below); naming it here too keeps Fastify from
+    // loading its default, ajv, which no route uses.
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers, buildValidator: (() => TypeBoxValidatorCompiler) as never } },
     bodyLimit: BODY_LIMIT,
     // Timeouts (README → Operations → Limits and overload): a whole request, its headers (a
     // header-only slowloris is cut at headersTimeout, not at Node's 60 s), an idle keep-alive

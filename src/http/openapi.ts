@@ -6,7 +6,7 @@
 //  - show a signed document served as stored (schemas.ts `asStored`) with its schema, and
 //  - keep `patternProperties`, which swagger's schema conversion (made for OpenAPI 3.0) would
 //    fold into `additionalProperties`, losing the key pattern, by hiding it from the conversion.
-import swagger from '@fastify/swagger';
+import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -14,6 +14,7 @@ import type {
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerBase,
+  RouteOptions,
 } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
@@ -96,25 +97,31 @@ type Root<S extends RawServerBase, L extends FastifyBaseLogger> = FastifyInstanc
 >;
 
 const routeTables = new WeakMap<object, RouteEntry[]>();
+/** What the document is built from: each route's method, URL, schema and config. */
+type DocumentedRoute = Pick<RouteOptions, 'method' | 'url' | 'schema' | 'config'>;
+const documentedRoutes = new WeakMap<object, DocumentedRoute[]>();
 
 /** Every route registered on `app` from now on, HEAD routes included. */
 export function recordRoutes<S extends RawServerBase, L extends FastifyBaseLogger>(app: Root<S, L>): void {
   const routes: RouteEntry[] = [];
+  const documented: DocumentedRoute[] = [];
   routeTables.set(app, routes);
+  documentedRoutes.set(app, documented);
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url ?? route.path });
+    documented.push({ method: route.method, url: route.url ?? route.path, schema: route.schema, config: route.config });
   });
 }
 
 /** The routes `recordRoutes` saw (the OpenAPI test checks the document against them). */
 export const registeredRoutes = (app: object): readonly RouteEntry[] => routeTables.get(app) ?? [];
 
-/** Registers the document builder (before any route, so that it sees them all) and its route. */
-export function registerOpenApi<S extends RawServerBase, L extends FastifyBaseLogger>(app: Root<S, L>): void {
+/** The options of @fastify/swagger that make the document. */
+function swaggerOptions(): FastifyDynamicSwaggerOptions {
   const components = Object.fromEntries(
     Object.entries(COMPONENT_SCHEMAS).map(([name, schema]) => [name, forDocument(schema, schema) as object]),
   );
-  void app.register(swagger, {
+  return {
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -141,11 +148,42 @@ export function registerOpenApi<S extends RawServerBase, L extends FastifyBaseLo
     transform: transformRoute,
     transformObject: (document) =>
       'openapiObject' in document ? (restore(document.openapiObject) as typeof document.openapiObject) : document.swaggerObject,
-  });
+  };
+}
 
+/**
+ * The document, built when it is first asked for: @fastify/swagger (and the YAML and schema
+ * resolver modules it loads) cost ~30 ms of every start, for a document few ever fetch. It is
+ * made on a throwaway Fastify instance, from the routes `recordRoutes` saw on the real one (the
+ * method, URL, schema and config that @fastify/swagger reads, HEAD routes left out as it does),
+ * so it is the document that @fastify/swagger registered on the real instance would make.
+ */
+async function buildDocument(routes: readonly DocumentedRoute[]): Promise<{ body: Buffer; etag: string }> {
+  const [{ default: Fastify }, { default: swagger }] = await Promise.all([import('fastify'), import('@fastify/swagger')]);
+  // No validation or serialization on this instance: nothing is ever sent to it.
+  const noCompiler = () => () => () => true;
+  const doc = Fastify({
+    exposeHeadRoutes: false,
+    schemaController: { compilersFactory: { buildValidator: noCompiler as never, buildSerializer: noCompiler as never } },
+  });
+  await doc.register(swagger, swaggerOptions());
+  for (const route of routes) {
+    const methods = [route.method].flat().filter((m) => m !== 'HEAD');
+    if (methods.length) doc.route({ ...route, method: methods, handler: () => undefined });
+  }
+  await doc.ready();
+  const body = Buffer.from(JSON.stringify(doc.swagger()));
+  await doc.close();
+  return { body, etag: `"${hashBytes(body)}"` };
+}
+
+/** Registers the route of the document (before any other route, so that the document lists them all). */
+export function registerOpenApi<S extends RawServerBase, L extends FastifyBaseLogger>(app: Root<S, L>): void {
+  const routes = documentedRoutes.get(app);
+  if (!routes) throw new Error('registerOpenApi needs recordRoutes(app) first');
   void app.register(async (instance) => {
     const typed = instance.withTypeProvider<TypeBoxTypeProvider>();
-    let document: { body: Buffer; etag: string } | undefined;
+    let document: Promise<{ body: Buffer; etag: string }> | undefined;
     typed.get(
       OPENAPI_PATH,
       {
@@ -168,11 +206,13 @@ export function registerOpenApi<S extends RawServerBase, L extends FastifyBaseLo
         },
       },
       async (request, reply) => {
-        if (!document) {
-          const body = Buffer.from(JSON.stringify(instance.swagger()));
-          document = { body, etag: `"${hashBytes(body)}"` };
-        }
-        return sendBytes(request, reply, document.body, document.etag, OPENAPI_CACHE);
+        // Built once; a failure is not kept, so that the next request tries again.
+        document ??= buildDocument(routes).catch((e: unknown) => {
+          document = undefined;
+          throw e;
+        });
+        const { body, etag } = await document;
+        return sendBytes(request, reply, body, etag, OPENAPI_CACHE);
       },
     );
   });
