@@ -2,8 +2,6 @@
 import { blake3 } from '@noble/hashes/blake3.js';
 import { jcs } from './jcs.js';
 
-const utf8 = new TextEncoder();
-
 export type HashString = `b3:${string}`;
 
 /** A 32-byte digest function; BLAKE3-256 unless a faster implementation of it is injected. */
@@ -18,7 +16,11 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
-export const canonicalBytes = (value: unknown): Uint8Array => utf8.encode(canonicalJson(value));
+// Buffer.from: 3-4x TextEncoder's speed on the short texts hashed by the thousand (descriptors at
+// start, ids, leaves); the same bytes, lone surrogates as U+FFFD included.
+export const utf8Bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+
+export const canonicalBytes = (value: unknown): Uint8Array => utf8Bytes(canonicalJson(value));
 
 export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
@@ -48,5 +50,3 @@ export function parseTime(text: string): number {
 }
 
 export const formatTime = (ms: number): string => new Date(ms).toISOString();
-
-export const utf8Bytes = (text: string): Uint8Array => utf8.encode(text);
