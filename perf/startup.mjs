@@ -64,7 +64,7 @@ for (let i = 0; i < 3; i++) {
   const t0 = performance.now();
   const child = spawn(
     process.execPath,
-    ['dist/cli/main.js', 'serve', '--genesis', config.genesis, '--db', config.db, '--port', '0', '--log-level', 'warn'],
+    ['dist/registry.mjs', 'serve', '--genesis', config.genesis, '--db', config.db, '--port', '0', '--log-level', 'warn'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   await new Promise((resolve) => child.stdout.on('data', (d) => String(d).includes('listening on') && resolve()));
