@@ -204,9 +204,11 @@ export class Checkpointer {
     const { store } = this.o;
     const checkpoints = await store.checkpoints();
     const horizon = this.horizon(checkpoints);
-    // Each checkpoint holds the whole state: without a horizon only the newest KEEP are kept (the
-    // start needs one below the head); with one, every checkpoint from the horizon on.
-    const keepFrom = horizon?.version ?? checkpoints[checkpoints.length - KEEP]?.version ?? 0;
+    // Each checkpoint holds the whole state: without retention only the newest KEEP are kept (the
+    // start needs one below the head); with it, every checkpoint from the horizon on, and all of
+    // them until there is a horizon (each may become it).
+    const retaining = this.o.retainCommits > 0 || this.o.retainDays > 0;
+    const keepFrom = retaining ? (horizon?.version ?? 0) : (checkpoints[checkpoints.length - KEEP]?.version ?? 0);
     for (const c of checkpoints) {
       if (c.version >= keepFrom) break;
       await store.dropCheckpoint(c.version);

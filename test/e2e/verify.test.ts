@@ -403,14 +403,14 @@ describe('registry verify across checkpoints and pruned records', () => {
     await reg?.close();
   });
 
-  it('the fixture is what the test means: 1, 3, 4, 5 pruned (410), checkpoints at 6 and 8, a stale payload pruned', async () => {
+  it('the fixture is what the test means: 1, 4, 5 pruned (410; 3 binds the signer-set change 2), checkpoints at 6 and 8, a stale payload pruned', async () => {
     expect(cpHead.version).toBe(8);
     const list = await request<{ items: { version: number }[] }>(reg.url, 'GET', '/registry/checkpoints');
     expect(list.json.items.map((c) => c.version)).toEqual([6, 8]);
     const statuses = await Promise.all(
       [0, 1, 2, 3, 4, 5, 6, 7, 8].map(async (v) => (await request(reg.url, 'GET', `/registry/${v}`)).status),
     );
-    expect(statuses).toEqual([200, 410, 200, 410, 410, 410, 200, 200, 200]);
+    expect(statuses).toEqual([200, 410, 200, 200, 410, 410, 200, 200, 200]);
     const rows = new Database(cpDb, { readonly: true });
     const stale = rows.prepare("SELECT payload FROM proposals WHERE status = 'stale'").all() as { payload: string }[];
     rows.close();
@@ -423,7 +423,7 @@ describe('registry verify across checkpoints and pruned records', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`trusted head: ${cpHead.hash}`);
     expect(r.stdout).toMatch(
-      /0\.\.8 \(5 records; 4 pruned, below the checkpoint at 6: replayed in full from it, the genesis and 1 kept record/,
+      /0\.\.8 \(6 records; 3 pruned, below the checkpoint at 6: replayed in full from it, the genesis and 2 kept record/,
     );
     expect(r.stdout).toMatch(/checkpoints +2 agree with the replay \(latest at version 8\)/);
     expect(r.stdout).toMatch(/signer sets +1 change\(s\); now 3 of alice, bob, carol/);
@@ -434,7 +434,7 @@ describe('registry verify across checkpoints and pruned records', () => {
       counts: { pruned: number; followed: number; commits: number; deletes: number };
     };
     expect(s.horizon).toBe(6);
-    expect(s.counts).toMatchObject({ pruned: 4, followed: 1, commits: 8, deletes: 1 });
+    expect(s.counts).toMatchObject({ pruned: 3, followed: 2, commits: 8, deletes: 1 });
   });
 
   it('--db does the same from the file, with the checkpoint entries and the table cross-checks', async () => {
@@ -442,7 +442,7 @@ describe('registry verify across checkpoints and pruned records', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`trusted head: ${cpHead.hash}`);
-    expect(r.stdout).toMatch(/4 pruned, below the checkpoint at 6/);
+    expect(r.stdout).toMatch(/3 pruned, below the checkpoint at 6/);
     expect(r.stdout).toMatch(/checkpoints +2 agree with the replay, entries and state root recomputed/);
     expect(r.stdout).toMatch(/payloads pruned/);
   });

@@ -281,6 +281,20 @@ describe('retention', () => {
     await commit(again, [put('after')], [alice, bob, carol]);
   });
 
+  it('keeps every checkpoint until one is far enough behind the head to be the horizon, then prunes behind it', async () => {
+    const reg = await start(genesisRecord('cp', keys, 2), { checkpointEvery: 2, retainCommits: 7 });
+    for (let i = 1; i <= 12; i++) {
+      await commit(reg, [put(`svc-${i}`)]);
+      await reg.checkpointer.idle();
+    }
+    // The horizon is the newest checkpoint at least 7 behind 12: version 4. The ones after it
+    // were kept while they waited to become it.
+    const list = await request<{ items: Checkpoint[] }>(reg.url, 'GET', '/registry/checkpoints');
+    expect(list.json.items.map((c) => c.version)).toEqual([4, 6, 8, 10, 12]);
+    for (const v of [1, 2, 3]) expect((await request(reg.url, 'GET', `/registry/${v}`)).status).toBe(410);
+    expect((await request(reg.url, 'GET', '/registry/4')).status).toBe(200);
+  });
+
   it('a pruned record the triggers would refuse (the genesis, a signer-set change, past the horizon) is refused by the database', async () => {
     const reg = await start(genesisRecord('cp', keys, 2), { checkpointEvery: 2 });
     await commit(reg, [setSigners(signerSet(keys, 2))]);
