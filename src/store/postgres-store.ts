@@ -28,6 +28,7 @@ import type {
   StoredProposal,
   WriteBatch,
 } from './store.js';
+import { toCheckpoint, type CheckpointRow } from './checkpoint-row.js';
 
 export const POSTGRES_MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/postgres/', import.meta.url));
 
@@ -111,26 +112,6 @@ export async function migratePostgres<T extends Record<string, unknown>>(
   }
   return version;
 }
-
-interface CheckpointRow {
-  version: number;
-  hash: string;
-  state_root: string;
-  descriptor_count: number;
-  created_at: string;
-  signer_set: string;
-  signer_history: string;
-}
-
-const toCheckpoint = (r: CheckpointRow): CheckpointInfo => ({
-  version: r.version,
-  hash: r.hash,
-  stateRoot: r.state_root,
-  descriptorCount: r.descriptor_count,
-  createdAt: r.created_at,
-  signerSet: r.signer_set,
-  signerHistory: r.signer_history,
-});
 
 interface ProposalRow {
   seq: number;

@@ -18,6 +18,7 @@ import type {
   StoredProposal,
   WriteBatch,
 } from './store.js';
+import { toCheckpoint, type CheckpointRow } from './checkpoint-row.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
@@ -29,26 +30,6 @@ export interface SqliteOptions {
    * start's verification worker): no lock, no migration, no write. */
   readonly?: boolean;
 }
-
-interface CheckpointRow {
-  version: number;
-  hash: string;
-  state_root: string;
-  descriptor_count: number;
-  created_at: string;
-  signer_set: string;
-  signer_history: string;
-}
-
-const toCheckpoint = (r: CheckpointRow): CheckpointInfo => ({
-  version: r.version,
-  hash: r.hash,
-  stateRoot: r.state_root,
-  descriptorCount: r.descriptor_count,
-  createdAt: r.created_at,
-  signerSet: r.signer_set,
-  signerHistory: r.signer_history,
-});
 
 interface ProposalRow {
   seq: number;
