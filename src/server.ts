@@ -181,6 +181,7 @@ export async function startRegistry(
       retainDays: config.retainDays,
       settledTtlMs: config.settledPayloadTtlMs,
       trusted: () => writer.trusted,
+      settledUnpruned: () => writer.settledUnprunedCount,
       settledPruned: (n) => writer.settledPruned(n),
       pruning: (horizon) => {
         view.forgetBelow(horizon);

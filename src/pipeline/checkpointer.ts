@@ -33,7 +33,10 @@ export interface CheckpointerOptions extends RetentionOptions {
   now?: () => number;
   /** Whether the log may be written to now (the start's verification passed, nothing tampered). */
   trusted: () => boolean;
-  /** Told how many settled payloads were pruned (the writer counts the rest against its cap). */
+  /** How many settled payloads are still stored (the writer counts them against its cap): the
+   * tick queries the store only when there are some. */
+  settledUnpruned?: () => number;
+  /** Told how many settled payloads were pruned. */
   settledPruned?: (n: number) => void;
   /** Told that records below `horizon` may be pruned from now on: what is kept of them in
    * memory (record bytes, past states) must go, so that they answer 410 like the store. */
@@ -106,6 +109,7 @@ export class Checkpointer {
   async tick(): Promise<void> {
     if (this.stopped || !this.o.trusted()) return;
     if (this.o.intervalMs > 0 && this.uncovered > 0 && this.now() - this.lastMadeAt >= this.o.intervalMs) void this.kick();
+    if ((this.o.settledUnpruned?.() ?? 1) === 0) return;
     const pruned = await this.o.store.pruneSettledProposals(this.now() - this.o.settledTtlMs, SLICE);
     if (pruned > 0) this.o.settledPruned?.(pruned);
   }

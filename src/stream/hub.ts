@@ -225,6 +225,8 @@ export class Hub {
     this.heartbeat.unref();
   }
 
+  private readonly emptyWaiters: (() => void)[] = [];
+
   get size(): number {
     return this.everyone.size;
   }
@@ -310,8 +312,15 @@ export class Hub {
     for (const s of [...this.everyone]) s.end(': the registry is shutting down; reconnect with Last-Event-ID\n\n');
   }
 
+  /** Resolves once no stream is open (at once when none is). */
+  whenEmpty(): Promise<void> {
+    if (this.everyone.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
   remove(s: Subscriber): void {
     if (!this.everyone.delete(s)) return;
+    if (this.everyone.size === 0) for (const resolve of this.emptyWaiters.splice(0)) resolve();
     const n = (this.perAddress.get(s.sub.address) ?? 1) - 1;
     if (n > 0) this.perAddress.set(s.sub.address, n);
     else this.perAddress.delete(s.sub.address);

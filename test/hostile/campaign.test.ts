@@ -11,6 +11,7 @@
 //
 // The seed is printed; HOSTILE_SEED=<n> replays a run (keys are derived from it; timestamps,
 // and so proposal ids, differ), HOSTILE_SHRINK=1 lets fast-check shrink a failing batch.
+import { setTimeout as delay } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registeredRoutes } from '../../src/http/openapi.js';
@@ -246,9 +247,12 @@ describe('the hostile-input campaign', () => {
 
     const { commits, events } = await world.verifyChains();
     // Every stream the campaign opened was cut short by its client: none may linger.
-    for (let waitedMs = 0; world.reg.hub.size > 0 && waitedMs < 5000; waitedMs += 100)
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(world.reg.hub.size, 'stream subscribers left behind by clients that went away').toBe(0);
+    const left = await Promise.race([
+      world.reg.hub.whenEmpty().then(() => 0),
+      // A bound on the wait, not a sleep: the hub resolves whenEmpty() as its last stream closes.
+      delay(5000).then(() => world.reg.hub.size),
+    ]);
+    expect(left, 'stream subscribers left behind by clients that went away').toBe(0);
     const seconds = (performance.now() - started) / 1000;
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     const table = [...counts.entries()]

@@ -1,6 +1,7 @@
 // The registry the hostile campaign attacks, and what the campaign knows about it: keys derived
 // from the seed, the commits and proposals it made on purpose, the proposal ids its signed
 // requests may touch, and the checks of the head, the hash chain and the audit chain.
+import { setTimeout as delay } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { publicKeyOf, signApproval } from '../../src/core/crypto.js';
@@ -81,13 +82,13 @@ export class World {
     await this.commit(seeded);
     // A proposal that expires: approvals of it answer 410 once signed, 422 when forged.
     const expiring = await this.propose([put('never-1')], 400);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const r = await request<{ status: string }>(this.url, 'GET', `/registry/proposals/${expiring}`);
-      if (r.json.status === 'expired') break;
-      if (Date.now() > deadline) throw new Error(`proposal ${expiring} did not expire: ${r.text}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // The event is the clock passing the proposal's own expires_at: wait for that instant, then
+    // settle it through the writer (what the service's once-a-second sweep does), not by polling.
+    const stored = await request<{ payload: { expires_at: string } }>(this.url, 'GET', `/registry/proposals/${expiring}`);
+    await delay(Math.max(0, Date.parse(stored.json.payload.expires_at) - Date.now() + 1));
+    await this.reg.writer.expireNow();
+    const settled = await request<{ status: string }>(this.url, 'GET', `/registry/proposals/${expiring}`);
+    if (settled.json.status !== 'expired') throw new Error(`proposal ${expiring} did not expire: ${settled.text}`);
     this.proposals.pending = this.proposals.pending.filter((p) => p !== expiring);
     this.proposals.expired.push(expiring);
     await this.syncAudit();
