@@ -4,13 +4,13 @@
 import { canonicalJson, hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
 import { IntegrityError, RegistryError } from '../core/errors.js';
 import { checkLink, type CheckedGenesis } from '../core/records.js';
-import type { CommitRecord, ProposalPayload, SignerSet } from '../core/schemas.js';
+import type { CommitRecord, ProposalPayload } from '../core/schemas.js';
 import { planOps } from '../core/state.js';
 import type { CheckpointInfo, Store } from '../store/store.js';
+import { readCheckpointState } from './checkpoint-state.js';
 import { HeadView } from './head-view.js';
 
 const PAGE = 2000;
-const ENTRY_PAGE = 10_000;
 
 export interface OpenedLog {
   view: HeadView;
@@ -78,28 +78,11 @@ async function loadCheckpoint(store: Store, view: HeadView, c: CheckpointInfo): 
     throw new CheckpointProblem(`${where}: its hash ${c.hash} is not the hash of the record the log holds at ${c.version}`);
   const record = parseRecord(c.version, stored.text);
   try {
-    const history = JSON.parse(c.signerHistory) as { from: number; set: SignerSet }[];
-    view.state.restoreSigners(history);
     view.index.beginBulk();
-    let count = 0;
-    for (let after = ''; ;) {
-      const page = await store.checkpointEntries(c.version, after, ENTRY_PAGE);
-      const puts = page.map((e) => {
-        if (!Number.isSafeInteger(e.changedIn) || e.changedIn < 1 || e.changedIn > c.version)
-          throw new CheckpointProblem(`${where}: its entry ${e.id} says it changed in version ${e.changedIn}`);
-        return view.state.entryFromJson(e.json, e.changedIn);
-      });
-      view.apply({ version: c.version, puts, deletes: [], signerSet: undefined, changed: [] });
-      count += page.length;
-      if (page.length < ENTRY_PAGE) break;
-      after = page[page.length - 1]!.id;
-    }
+    await readCheckpointState(store, c, view.state, (delta) => view.apply(delta));
     view.index.endBulk();
-    if (count !== c.descriptorCount || view.state.size !== count)
-      throw new CheckpointProblem(`${where}: it holds ${count} entries for ${view.state.size} descriptors, not ${c.descriptorCount}`);
   } catch (e) {
-    if (e instanceof CheckpointProblem) throw e;
-    throw new CheckpointProblem(`${where}: its state is malformed (${(e as Error).message})`);
+    throw new CheckpointProblem(`${where}: ${(e as Error).message}`);
   }
   const root = view.state.root();
   if (root !== record.state_root || root !== c.stateRoot)

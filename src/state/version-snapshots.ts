@@ -8,6 +8,7 @@ import type { CommitRecord, ProposalPayload, SignerSet } from '../core/schemas.j
 import { RegistryState } from '../core/state.js';
 import { IntegrityError, RegistryError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
+import { readCheckpointState } from './checkpoint-state.js';
 import { DescriptorIndex, toItem } from './descriptor-index.js';
 
 export interface Snapshot {
@@ -70,20 +71,29 @@ export class VersionSnapshots {
       // Checked like the start checks the latest: the state must hash to its record's state root.
       const record = JSON.parse(stored.text) as CommitRecord;
       const state = new RegistryState(this.genesisSignerSet, this.digest);
-      state.restoreSigners(JSON.parse(checkpoint.signerHistory) as { from: number; set: SignerSet }[]);
-      for (let after = ''; ;) {
-        const page = await this.store.checkpointEntries(checkpoint.version, after, PAGE);
-        const puts = page.map((e) => state.entryFromJson(e.json, e.changedIn));
-        state.apply({ version: checkpoint.version, puts, deletes: [], signerSet: undefined, changed: [] });
-        for (const e of puts) index.set(toItem(e.descriptor, e.changedIn, e.json));
-        if (page.length < PAGE) break;
-        after = page[page.length - 1]!.id;
-        await new Promise((resolve) => setImmediate(resolve));
+      let malformed: string | undefined;
+      try {
+        await readCheckpointState(
+          this.store,
+          checkpoint,
+          state,
+          (delta) => {
+            state.apply(delta);
+            for (const e of delta.puts) index.set(toItem(e.descriptor, e.changedIn, e.json));
+          },
+          () => new Promise((resolve) => setImmediate(resolve)),
+        );
+      } catch (e) {
+        malformed = (e as Error).message;
       }
       // Retention may drop the checkpoint while its rows are read: start again from what is kept.
       if (!(await this.store.checkpoints()).some((c) => c.version === checkpoint.version)) return this.build(version);
-      if (hashBytes(utf8Bytes(stored.text), this.digest) !== checkpoint.hash || state.root() !== record.state_root) {
-        const problem = `the checkpoint at version ${checkpoint.version}: its state does not hash to its record's state root`;
+      if (
+        malformed !== undefined ||
+        hashBytes(utf8Bytes(stored.text), this.digest) !== checkpoint.hash ||
+        state.root() !== record.state_root
+      ) {
+        const problem = `the checkpoint at version ${checkpoint.version}: ${malformed ?? "its state does not hash to its record's state root"}`;
         this.distrust?.(problem);
         throw new RegistryError('Unavailable', `the state at version ${version} failed its integrity check: ${problem}`, {
           retryAfter: 3600,
