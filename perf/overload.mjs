@@ -16,7 +16,6 @@
 // Prints a Markdown table (head req/s, p50, p99; the flood's answers by status) and writes
 // perf/results/overload-<timestamp>.json.
 // Usage: npm run perf:overload [-- --seconds 10 --connections 32 --flood-connections 8 --only forged]
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,7 +25,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import autocannon from 'autocannon';
 import { generateKeyPair, signApproval } from '../dist/core/crypto.js';
 import { formatTime, hashOf } from '../dist/core/encoding.js';
-import { assembleGenesis, buildGenesisPayload } from '../dist/core/records.js';
+import { serveRegistry } from './lib/serve.mjs';
 
 const REGISTRY_ID = 'overload';
 const LIMITS_OFF = ['--write-rate-per-address', '0', '--write-rate-per-signer', '0'];
@@ -124,43 +123,7 @@ const SCENARIOS = [
 
 const keys = ['alice', 'bob', 'carol'].map((id) => ({ id, ...generateKeyPair() }));
 
-function serve(dir, args) {
-  const payload = buildGenesisPayload(
-    REGISTRY_ID,
-    { threshold: 1, signers: keys.map((k) => ({ id: k.id, public_key: k.publicKey })) },
-    formatTime(Date.now()),
-  );
-  const genesis = assembleGenesis(payload, [{ signer_id: 'alice', sig: signApproval(keys[0].secretKey, hashOf(payload)) }]);
-  writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis));
-  const child = spawn(
-    process.execPath,
-    [
-      'dist/cli/main.js',
-      'serve',
-      '--genesis',
-      join(dir, 'genesis.json'),
-      '--db',
-      join(dir, 'registry.db'),
-      '--port',
-      '0',
-      '--log-level',
-      'warn',
-      '--synchronous',
-      'NORMAL',
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`registry exited ${code}`)));
-  });
-}
+const serve = (dir, args) => serveRegistry(dir, REGISTRY_ID, keys, ['--synchronous', 'NORMAL', ...args]);
 
 const results = [];
 for (const s of SCENARIOS) {

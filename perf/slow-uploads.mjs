@@ -10,15 +10,13 @@
 // before). A head read on a fresh connection from 127.0.0.1 is timed at the end.
 // Linux only. Prints a Markdown table; writes perf/results/slow-uploads-<timestamp>.json.
 // Usage: npm run perf:slow-uploads [-- --uploads 400 --addresses 8 --settle 3 --only limits]
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateKeyPair, signApproval } from '../dist/core/crypto.js';
-import { formatTime, hashOf } from '../dist/core/encoding.js';
-import { assembleGenesis, buildGenesisPayload } from '../dist/core/records.js';
+import { generateKeyPair } from '../dist/core/crypto.js';
+import { serveRegistry } from './lib/serve.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -47,42 +45,7 @@ const SCENARIOS = [
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function serve(dir, args) {
-  const key = generateKeyPair();
-  const payload = buildGenesisPayload(
-    'uploads',
-    { threshold: 1, signers: [{ id: 'alice', public_key: key.publicKey }] },
-    formatTime(Date.now()),
-  );
-  const genesis = assembleGenesis(payload, [{ signer_id: 'alice', sig: signApproval(key.secretKey, hashOf(payload)) }]);
-  writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis));
-  const child = spawn(
-    process.execPath,
-    [
-      'dist/cli/main.js',
-      'serve',
-      '--genesis',
-      join(dir, 'genesis.json'),
-      '--db',
-      join(dir, 'registry.db'),
-      '--port',
-      '0',
-      '--log-level',
-      'warn',
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`registry exited ${code}`)));
-  });
-}
+const serve = (dir, args) => serveRegistry(dir, 'uploads', [{ id: 'alice', ...generateKeyPair() }], args);
 
 /** Sends all of a 1 MiB body but its last byte; resolves once written, answered or closed.
  * `how()` then says what became of it: the status of the server's early answer, 'closed', or

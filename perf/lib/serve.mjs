@@ -1,0 +1,46 @@
+// Starts `registry serve` as a user would, on a genesis of the given signers (threshold 1,
+// signed by the first), in `dir`, and resolves with the child and its URL once it prints its
+// "listening on" line. Shared by the benchmarks that measure a separate server process.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { signApproval } from '../../dist/core/crypto.js';
+import { formatTime, hashOf } from '../../dist/core/encoding.js';
+import { assembleGenesis, buildGenesisPayload } from '../../dist/core/records.js';
+
+/** `keys`: [{id, publicKey, secretKey}], the first signs the genesis; `args`: more serve flags. */
+export function serveRegistry(dir, registryId, keys, args = []) {
+  const payload = buildGenesisPayload(
+    registryId,
+    { threshold: 1, signers: keys.map((k) => ({ id: k.id, public_key: k.publicKey })) },
+    formatTime(Date.now()),
+  );
+  const genesis = assembleGenesis(payload, [{ signer_id: keys[0].id, sig: signApproval(keys[0].secretKey, hashOf(payload)) }]);
+  writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis));
+  const child = spawn(
+    process.execPath,
+    [
+      'dist/cli/main.js',
+      'serve',
+      '--genesis',
+      join(dir, 'genesis.json'),
+      '--db',
+      join(dir, 'registry.db'),
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.once('exit', (code) => reject(new Error(`registry exited ${code}`)));
+  });
+}
