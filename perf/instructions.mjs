@@ -49,6 +49,7 @@ import { parseArgs, promisify } from 'node:util';
 import { generateKeyPair, signApproval } from '../dist/core/crypto.js';
 import { formatTime, hashOf } from '../dist/core/encoding.js';
 import { assembleGenesis, buildGenesisPayload } from '../dist/core/records.js';
+import { SYNC_SIGNAL, writePreload } from './lib/callgrind.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -81,8 +82,6 @@ const jobs = Math.max(1, Number(values.jobs));
 const idleSeconds = Number(values.idle);
 const youngMb = Number(values['young-mb']);
 const STARTUP_TIMEOUT_MS = 600_000;
-// Answered by the preload; SIGUSR2 and the usual ones are close-with-grace's (shutdown).
-const SYNC_SIGNAL = 'SIGURG';
 if (!['none', 'minor', 'full'].includes(values.gc)) throw new Error('--gc none|minor|full');
 if (!['fast', 'default'].includes(values.tiering)) throw new Error('--tiering fast|default');
 const started = performance.now();
@@ -90,35 +89,8 @@ const execFileP = promisify(execFile);
 const log = (msg) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${msg}\n`);
 
 const dir = mkdtempSync(join(tmpdir(), 'registry-instructions-'));
-const preload = join(dir, 'sync-preload.mjs');
-// The preload: on SYNC_SIGNAL, reports the young generation's size and the bytes allocated in it
-// since the last report (from V8's GC profiler: what each collection found, plus what is there
-// now), then runs the scavenge (--gc minor) or full collection (--gc full).
-writeFileSync(
-  preload,
-  `import { writeSync } from 'node:fs';
-import { GCProfiler, getHeapSpaceStatistics } from 'node:v8';
-const young = (spaces) =>
-  spaces.reduce((n, s) => (/^new_/.test(s.space_name ?? s.spaceName) ? n + (s.space_used_size ?? s.spaceUsedSize) : n), 0);
-let profiler = new GCProfiler();
-profiler.start();
-let since = young(getHeapSpaceStatistics());
-process.on('${SYNC_SIGNAL}', () => {
-  let allocated = 0;
-  for (const gc of profiler.stop().statistics) {
-    allocated += young(gc.beforeGC.heapSpaceStatistics) - since;
-    since = young(gc.afterGC.heapSpaceStatistics);
-  }
-  allocated += young(getHeapSpaceStatistics()) - since;
-  ${{ none: '', minor: "globalThis.gc({ type: 'minor' });", full: 'globalThis.gc();' }[values.gc]}
-  const size = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
-  since = young(getHeapSpaceStatistics());
-  profiler = new GCProfiler();
-  profiler.start();
-  writeSync(1, \`synced \${size} \${allocated}\\n\`);
-});
-`,
-);
+// The preload that reports the young generation and collects on SYNC_SIGNAL (perf/lib/callgrind.mjs).
+const preload = writePreload(dir, values.gc);
 
 // -- servers ------------------------------------------------------------------------------
 
