@@ -20,6 +20,12 @@ export class StoreBusyError extends Error {
   }
 }
 
+/** A write lost a race with another process writing the same log (cluster mode): nothing was
+ * written, and the writer catches up with the log and redoes the step. */
+export class WriteConflict extends Error {
+  override name = 'WriteConflict';
+}
+
 /** A command line the CLI cannot act on: a missing or malformed option. */
 export class UsageError extends Error {
   override name = 'UsageError';

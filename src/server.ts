@@ -17,6 +17,7 @@ import { SpareConnections } from './http/spare-connections.js';
 import { RegistryMetrics } from './obs/metrics.js';
 import { AuditedLog } from './pipeline/audited-log.js';
 import { Checkpointer } from './pipeline/checkpointer.js';
+import { Follower } from './pipeline/follower.js';
 import { TamperCheck } from './pipeline/tamper-check.js';
 import { startTamperPass, type TamperPass } from './pipeline/tamper-pass.js';
 import { Writer } from './pipeline/writer.js';
@@ -79,6 +80,29 @@ export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir' | 'store'>):
 
 const EXPIRY_SWEEP_MS = 1000;
 
+/** Opens the log; a PostgreSQL log that cannot be reached is tried again with back-off (from
+ * 250 ms, doubling, up to 5 s between tries) for `storeConnectRetryMs`, each failure logged. */
+async function openStoreRetrying(config: Config, logger: Logger): Promise<Store> {
+  const target = storeTarget(config);
+  const giveUpAt = Date.now() + (target.kind === 'postgres' ? config.storeConnectRetryMs : 0);
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await openStore(config);
+    } catch (e) {
+      if (e instanceof StoreBusyError) throw e;
+      const message = (e as Error).message;
+      if (Date.now() + delay > giveUpAt)
+        throw new StartError(
+          target.kind === 'postgres' && config.storeConnectRetryMs > 0
+            ? `${message} (gave up after ${config.storeConnectRetryMs} ms)`
+            : message,
+        );
+      logger.error({ db: describeStore(target), retry_in_ms: delay }, `${message}: trying again`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
 export interface StartOptions {
   /** Wraps the store the writer writes through (tests inject store faults with it). */
   wrapStore?: (store: Store) => Store;
@@ -104,16 +128,12 @@ export async function startRegistry(
   const file = target.kind === 'sqlite' ? target.path : undefined;
   if (file !== undefined && file !== ':memory:' && resolve(dirname(file)) === resolve(config.dataDir))
     mkdirSync(config.dataDir, { recursive: true });
-  let store: Store;
-  try {
-    store = await openStore(config);
-  } catch (e) {
-    throw e instanceof StoreBusyError ? e : new StartError((e as Error).message);
-  }
+  const store = await openStoreRetrying(config, logger);
   let sweep: NodeJS.Timeout | undefined;
   let checking: Promise<void> = Promise.resolve();
   let pass: TamperPass | undefined;
   let checkpointer: Checkpointer | undefined;
+  let follower: Follower | undefined;
   try {
     const digest = await fastDigest();
     const loadStarted = performance.now();
@@ -160,6 +180,8 @@ export async function startRegistry(
       logger,
       verifier: metrics.timedVerifier(),
       observer: metrics,
+      // A PostgreSQL log is shared by every instance of a cluster (README → Cluster).
+      shared: store.watchCommits !== undefined,
     });
     const hub = new Hub(store, snapshots, () => view.head, {
       heartbeatMs: config.streamHeartbeatMs,
@@ -187,6 +209,7 @@ export async function startRegistry(
         view.forgetBelow(horizon);
         snapshots.forgetBelow(horizon);
       },
+      leads: store.leads?.bind(store),
     });
     const points = checkpointer;
     writer.on('commit', () => points.afterCommit());
@@ -216,6 +239,10 @@ export async function startRegistry(
     });
     if (foreground) await checking;
     await writer.open();
+    if (store.watchCommits) {
+      follower = new Follower({ store, writer, logger, pollMs: config.followPollMs });
+      await follower.start();
+    }
     writer.on('commit', (e) =>
       logger.info(
         {
@@ -261,6 +288,7 @@ export async function startRegistry(
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     logger.info({ registry_id: genesis.payload.registry_id, version: view.head.version, db: describeStore(target) }, 'registry ready');
     const timer = sweep;
+    const following = follower;
     return {
       app,
       writer,
@@ -276,7 +304,7 @@ export async function startRegistry(
         clearInterval(timer);
         // Streams never end by themselves: end them, or closing would wait for their clients.
         hub.close();
-        const stopping = Promise.all([pass?.stop(), points.stop()]);
+        const stopping = Promise.all([pass?.stop(), points.stop(), following?.stop()]);
         await spare.dropWhile(app.close());
         await stopping;
         await checking;
@@ -286,7 +314,7 @@ export async function startRegistry(
     };
   } catch (e) {
     clearInterval(sweep);
-    await Promise.all([pass?.stop(), checkpointer?.stop()]);
+    await Promise.all([pass?.stop(), checkpointer?.stop(), follower?.stop()]);
     await checking;
     await store.close();
     throw e;

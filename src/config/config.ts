@@ -90,6 +90,12 @@ export interface Config {
   /** Payloads of stale and expired proposals are pruned this long after they settle; until then
    * they count against the cap of pending proposals. */
   settledPayloadTtlMs: number;
+  /** Cluster mode (a PostgreSQL store): each instance catches up with the shared log when told of
+   * a commit, and at least this often (a notification lost while its connection was down). */
+  followPollMs: number;
+  /** How long a start keeps trying to reach a PostgreSQL log that refuses connections, with
+   * back-off, before it gives up (0: one try). */
+  storeConnectRetryMs: number;
 }
 
 /** Integer settings: name → [minimum, maximum]. */
@@ -126,6 +132,8 @@ const INTEGER_RANGES = {
   retainCommits: [0, Number.MAX_SAFE_INTEGER],
   retainDays: [0, 100_000],
   settledPayloadTtlMs: [0, 365 * 86_400_000],
+  followPollMs: [10, 3_600_000],
+  storeConnectRetryMs: [0, 86_400_000],
 } as const;
 
 export const DEFAULTS: Config = {
@@ -171,6 +179,8 @@ export const DEFAULTS: Config = {
   retainCommits: 0,
   retainDays: 0,
   settledPayloadTtlMs: 300_000,
+  followPollMs: 1000,
+  storeConnectRetryMs: 60_000,
 };
 
 /** Setting name → environment variable. */
@@ -217,6 +227,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   retainCommits: 'REGISTRY_RETAIN_COMMITS',
   retainDays: 'REGISTRY_RETAIN_DAYS',
   settledPayloadTtlMs: 'REGISTRY_SETTLED_PAYLOAD_TTL_MS',
+  followPollMs: 'REGISTRY_FOLLOW_POLL_MS',
+  storeConnectRetryMs: 'REGISTRY_STORE_CONNECT_RETRY_MS',
 };
 
 type Raw = Partial<Record<keyof Config, unknown>>;

@@ -5,6 +5,7 @@
 import { chainAuditEvent, type AuditFields, type AuditHead, type ChainedEvent } from '../core/audit.js';
 import { hashBytes, utf8Bytes } from '../core/encoding.js';
 import { IntegrityError, RegistryError } from '../core/errors.js';
+import { WriteConflict } from '../errors.js';
 import type { Store, WriteBatch } from '../store/store.js';
 
 /** Where the pipeline reports what no request can be told: failed store writes, failing listeners. */
@@ -64,6 +65,11 @@ export class AuditedLog {
     return undefined;
   }
 
+  /** The sequence number of the audit head this log appends after (undefined: none yet). */
+  get auditSeq(): number | undefined {
+    return this.head?.seq;
+  }
+
   /** Loads the audit head, refusing an audit log whose last event was edited. */
   async open(): Promise<void> {
     this.head = await this.store.auditHead();
@@ -89,6 +95,9 @@ export class AuditedLog {
       await this.store.write({ ...batch, audit: chained });
       this.storeProblem = undefined;
     } catch (e) {
+      // Lost a race with another instance (a shared log): not the store's failure; the writer
+      // catches up and retries.
+      if (e instanceof WriteConflict) throw e;
       throw this.unavailable(e, 'written');
     } finally {
       const ended = this.clock();

@@ -41,6 +41,9 @@ export interface CheckpointerOptions extends RetentionOptions {
   /** Told that records below `horizon` may be pruned from now on: what is kept of them in
    * memory (record bytes, past states) must go, so that they answer 410 like the store. */
   pruning?: (horizon: number) => void;
+  /** Shared logs: whether this instance does the maintenance now (Store.leads). The others only
+   * follow the latest checkpoint, for their metrics. Absent: this one always does. */
+  leads?: () => Promise<boolean>;
 }
 
 /** Entries written per transaction, and versions pruned per statement: each a few milliseconds. */
@@ -76,12 +79,22 @@ export class Checkpointer {
 
   /** Loads the latest checkpoint and deletes the entries a crash left without one. */
   async open(): Promise<void> {
-    this.latestCheckpoint = await this.o.store.latestCheckpoint();
-    if (this.latestCheckpoint) this.lastMadeAt = Date.parse(this.latestCheckpoint.createdAt);
+    await this.refreshLatest();
+    // On a shared log, entries without a row may be the leader's build in progress.
+    if (!(await this.leads())) return;
     for (const version of await this.o.store.orphanCheckpointVersions()) {
       while ((await this.o.store.dropCheckpointEntries(version, SLICE)) > 0) await yieldToLoop();
       this.o.logger?.info({ version }, 'dropped a checkpoint left unfinished by a crash');
     }
+  }
+
+  private leads(): Promise<boolean> {
+    return this.o.leads?.() ?? Promise.resolve(true);
+  }
+
+  private async refreshLatest(): Promise<void> {
+    this.latestCheckpoint = await this.o.store.latestCheckpoint();
+    if (this.latestCheckpoint) this.lastMadeAt = Date.parse(this.latestCheckpoint.createdAt);
   }
 
   /** Seconds since the latest checkpoint (or this process's start) while commits wait for the
@@ -109,7 +122,7 @@ export class Checkpointer {
   async tick(): Promise<void> {
     if (this.stopped || !this.o.trusted()) return;
     if (this.o.intervalMs > 0 && this.uncovered > 0 && this.now() - this.lastMadeAt >= this.o.intervalMs) void this.kick();
-    if ((this.o.settledUnpruned?.() ?? 1) === 0) return;
+    if ((this.o.settledUnpruned?.() ?? 1) === 0 || !(await this.leads())) return;
     const pruned = await this.o.store.pruneSettledProposals(this.now() - this.o.settledTtlMs, SLICE);
     if (pruned > 0) this.o.settledPruned?.(pruned);
   }
@@ -126,6 +139,11 @@ export class Checkpointer {
         do {
           this.again = false;
           if (this.stopped || !this.o.trusted()) return;
+          if (this.o.leads) {
+            // Another instance may have made checkpoints since: build on the latest.
+            await this.refreshLatest();
+            if (!(await this.o.leads())) return;
+          }
           await this.build();
           await this.applyRetention();
           // Commits that came during the build asked for another: only if they are enough.

@@ -2,6 +2,14 @@
 // pure core whether what it was sent is legal, writes everything it changes in one store
 // transaction (through the audited log), and only then moves the in-memory head. The approval
 // that reaches quorum commits in the same step.
+//
+// On a shared log (cluster mode, README → Cluster) other instances write too. What this one holds
+// in memory (head, pending proposals, audit head, freeze state) is then a cache of the log: a step
+// first checks that the audit head has not moved (every change to the log appends audit events)
+// and catches up when it has; its write appends at the audit head it saw, so a write that raced
+// another instance's fails whole (WriteConflict), and the step is redone on the caught-up state,
+// answering as a single instance would have. Commits other instances append are read back and
+// checked like any untrusted record (absorbCommit) before they move the head.
 import { EventEmitter } from 'node:events';
 import {
   judgeApprovals,
@@ -18,11 +26,12 @@ import {
 import type { AuditFields } from '../core/audit.js';
 import { ApprovalVerifier } from '../core/crypto.js';
 import { canonicalBytes, canonicalJson, formatTime, hashBytes, utf8Bytes, type Digest32 } from '../core/encoding.js';
-import { badRequest, RegistryError } from '../core/errors.js';
+import { badRequest, IntegrityError, RegistryError } from '../core/errors.js';
 import { freezeReason, freezeStateOf, freezeTransition, frozenError, THAWED, type FreezeState } from '../core/freeze.js';
 import { jcs, NoCanonicalForm, TooDeep } from '../core/jcs.js';
 import { checkProposalHeader, foreignRegistry, isExpired, proposalExpiry, setSignersOf, settledBy } from '../core/proposal.js';
-import { buildCommitRecord } from '../core/records.js';
+import { buildCommitRecord, checkApprovals, checkLink } from '../core/records.js';
+import { WriteConflict } from '../errors.js';
 import {
   SubmissionShape,
   type Approval,
@@ -38,8 +47,9 @@ import { hasQuorum, type Electorate } from '../core/signers.js';
 import { planOps, type Delta } from '../core/state.js';
 import type { HeadView } from '../state/head-view.js';
 import { summaryView, viewOf, type ProposalView } from '../state/proposal-view.js';
-import type { ProposalSummary, StatusChange, WriteBatch } from '../store/store.js';
+import type { ProposalSummary, StatusChange, StoredCommitRow, WriteBatch } from '../store/store.js';
 import type { AuditedLog, PipelineLog } from './audited-log.js';
+import { recordBytesProblem } from './tamper-check.js';
 
 export interface CommitEvent {
   record: CommitRecord;
@@ -77,6 +87,8 @@ export interface WriterOptions {
   maxPending?: number;
   /** Told of each commit (metrics). */
   observer?: WriterObserver;
+  /** Other processes write the same log (PostgreSQL, cluster mode): see the top of this file. */
+  shared?: boolean;
 }
 
 /** What the writer reports as it goes; each call is synchronous and cheap. */
@@ -86,6 +98,8 @@ export interface WriterObserver {
 }
 
 export const DEFAULT_MAX_PENDING = 1000;
+/** Attempts of a step that keeps losing races with other instances before it answers 503. */
+const MAX_ATTEMPTS = 20;
 /** Findings shown in /readyz; the rest are in the log. */
 const MAX_TAMPER_REASONS = 10;
 const PAGE = 1000;
@@ -103,6 +117,9 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   private readonly logger: PipelineLog | undefined;
   private readonly maxPending: number;
   private readonly observer: WriterObserver | undefined;
+  private readonly shared: boolean;
+  /** Why following the shared log stopped (a record that failed its checks), or undefined. */
+  private followProblem: string | undefined;
   /** When the running step's request entered the queue (performance.now()). */
   private queuedAt = 0;
   private readonly pending = new Map<string, Pending>();
@@ -138,6 +155,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     this.logger = options.logger;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
     this.observer = options.observer;
+    this.shared = options.shared ?? false;
   }
 
   /** Records a finding of the start's integrity pass: writes are refused from now on, and a
@@ -167,31 +185,14 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
    * A pending proposal is loaded only if its payload text hashes to its id and each stored
    * approval verifies; what fails is left out and reported (distrust). */
   async open(): Promise<void> {
-    await this.log.open();
-    this.settledUnpruned = await this.log.store.unprunedSettledCount();
-    const lastFreeze = await this.log.store.lastFreezeEvent();
-    this.freeze = freezeStateOf(lastFreeze === undefined ? undefined : (JSON.parse(lastFreeze) as AuditEvent));
-    const offBase: string[] = [];
-    for (let after = 0; ;) {
-      const page = await this.log.store.proposals({ status: 'pending', afterSeq: after, limit: PAGE });
-      for (const p of page) {
-        if (p.baseVersion !== this.view.head.version) {
-          offBase.push(p.id);
-          continue;
-        }
-        const loaded = await this.toPending(p);
-        if (typeof loaded === 'string') this.distrust(`proposal ${p.id}: ${loaded}`);
-        else this.pending.set(p.id, loaded);
-      }
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]!.seq;
-    }
+    const offBase = await this.load();
     // Nothing is written to a log that is being verified or was tampered with: the settling
     // below waits for the next start, and the expiry sweep for the end of the verification.
     if (!this.trusted) return;
     // Defensive: every commit settles the other pending proposals in its own transaction, so
-    // a pending proposal off the head means the log was written by something else.
-    if (offBase.length) {
+    // a pending proposal off the head means the log was written by something else. (On a shared
+    // log, one based on a newer head is another instance's, and load() has caught up to it.)
+    if (offBase.length && !this.shared) {
       const at = formatTime(this.now());
       await this.log.write(
         { statusChanges: offBase.map((id) => ({ proposalId: id, status: 'stale' })), settledAt: this.now() },
@@ -200,6 +201,133 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       this.settledUnpruned += offBase.length;
     }
     await this.run(() => this.expireDue());
+  }
+
+  /** Reads what the writer keeps in memory from the log: the audit head, the freeze state, the
+   * settled payloads' count and the pending proposals (each checked, see open()). On a shared log
+   * it first follows the commits other instances appended. Returns the pending proposals not
+   * based on the head. */
+  private async load(): Promise<string[]> {
+    for (;;) {
+      // The audit head first: what is read after it is at least as new, so a write chained on it
+      // either finds the log as read, or conflicts (and the next load reads it again).
+      await this.log.open();
+      if (this.shared) {
+        await this.followLog();
+        await this.checkHeadKept();
+      }
+      const store = this.log.store;
+      this.settledUnpruned = await store.unprunedSettledCount();
+      const lastFreeze = await store.lastFreezeEvent();
+      this.freeze = freezeStateOf(lastFreeze === undefined ? undefined : (JSON.parse(lastFreeze) as AuditEvent));
+      const known = new Map(this.pending);
+      this.pending.clear();
+      const offBase: string[] = [];
+      let behind = false;
+      for (let after = 0; ;) {
+        const page = await store.proposals({ status: 'pending', afterSeq: after, limit: PAGE });
+        for (const p of page) {
+          if (p.baseVersion !== this.view.head.version) {
+            if (p.baseVersion > this.view.head.version) behind = true;
+            offBase.push(p.id);
+            continue;
+          }
+          const loaded = this.cached(known.get(p.id), p) ?? (await this.toPending(p));
+          if (typeof loaded === 'string') this.distrust(`proposal ${p.id}: ${loaded}`);
+          else this.pending.set(p.id, loaded);
+        }
+        if (page.length < PAGE) break;
+        after = page[page.length - 1]!.seq;
+      }
+      // Another instance committed while the proposals were read: follow it, and read them again.
+      if (!(this.shared && behind)) return offBase;
+    }
+  }
+
+  /** A pending proposal already checked, if the stored one holds nothing new; a new approval
+   * sends it through toPending() again. */
+  private cached(held: Pending | undefined, stored: ProposalSummary): Pending | undefined {
+    if (!held || held.expiresAt !== stored.expiresAt || held.approvals.size !== stored.approvals.length) return undefined;
+    return stored.approvals.every((a) => held.approvals.get(a.signer_id) === a.sig) ? held : undefined;
+  }
+
+  /** Shared logs: follows the commits other instances appended since the head, checking each.
+   * Runs in the queue; the follower calls it when told of a commit, and every few seconds. */
+  catchUp(): Promise<void> {
+    return this.enqueue(async () => {
+      if ((await this.followLog()) > 0) this.pending.clear();
+    });
+  }
+
+  /** Shared logs: distrusts a log that no longer holds the head this instance serves (a database
+   * restored from an old backup, a standby promoted without the last commits): every write would
+   * conflict with it, and what was acknowledged is gone from it. */
+  private async checkHeadKept(): Promise<void> {
+    const head = this.view.head;
+    if (this.followProblem !== undefined || head.version === 0) return;
+    const stored = await this.log.read((s) => s.commit(head.version));
+    if (stored?.hash === head.hash) return;
+    this.followProblem = `the shared log no longer holds version ${head.version} (${head.hash}), which this instance served`;
+    this.distrust(this.followProblem, head.version);
+  }
+
+  /** Reads the commits after the head and applies each (absorbCommit). Returns how many. A record
+   * that fails its checks stops the following for good: the head stays at the last good one,
+   * reads go on, writes are refused (distrust). */
+  private async followLog(): Promise<number> {
+    if (this.followProblem !== undefined) return 0;
+    let applied = 0;
+    for (;;) {
+      const page = await this.log.read((s) => s.commits(this.view.head.version + 1, PAGE));
+      for (const stored of page) {
+        try {
+          this.absorbCommit(stored);
+        } catch (e) {
+          this.followProblem = (e as Error).message;
+          this.distrust(`following the shared log: ${this.followProblem}`, stored.version);
+          return applied;
+        }
+        applied++;
+      }
+      if (page.length < PAGE) return applied;
+    }
+  }
+
+  /** Moves the head to a commit another instance appended, once it is checked as a start checks
+   * the log: its bytes hash to its stored hash and are canonical JSON, its payload to its
+   * payload_hash, it links to the head, its approvals verify and reach quorum under the signer
+   * set in force, its ops apply to the head's state, and the state after them hashes to its
+   * state_root. The database is shared; its rows are not trusted for being there. */
+  private absorbCommit(stored: StoredCommitRow): void {
+    const v = stored.version;
+    const fail = (why: string): never => {
+      throw new IntegrityError(`version ${v}: ${why}`, v);
+    };
+    if (stored.text === '') fail('its record was pruned before this instance read it');
+    const problem = recordBytesProblem(stored, this.digest);
+    if (problem) fail(problem);
+    const record = JSON.parse(stored.text) as CommitRecord;
+    if (canonicalJson(record) !== stored.text) fail('the stored record is not canonical JSON');
+    if (record.payload_hash !== stored.payloadHash) fail(`its stored payload hash is not its record's payload_hash`);
+    checkLink(record, this.view.head, this.registryId);
+    const payload = record.payload as ProposalPayload;
+    let delta: Delta;
+    try {
+      checkApprovals(
+        record.approvals,
+        { current: this.view.state.signerSet, proposed: setSignersOf(payload) },
+        record.payload_hash,
+        this.verifier,
+        v,
+      );
+      delta = planOps(this.view.state, payload.ops, v);
+    } catch (e) {
+      if (e instanceof IntegrityError) throw e;
+      return fail(`it does not apply to version ${v - 1} (${(e as Error).message})`);
+    }
+    const root = this.view.state.rootAfter(delta);
+    if (root !== record.state_root) fail(`its ops give the state root ${root}, not its state_root ${record.state_root}`);
+    this.advance(record, stored.hash, stored.text, delta);
   }
 
   get pendingCount(): number {
@@ -383,7 +511,36 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
 
   // -- steps, each running inside the queue --------------------------------------------------
 
+  /** Runs a request's step in the queue. On a shared log it first catches up if another instance
+   * wrote since, and redoes the step on the caught-up state when its write loses a race. */
   private run<T>(step: () => Promise<T>): Promise<T> {
+    if (!this.shared) return this.enqueue(step);
+    return this.enqueue(async () => {
+      let lost = false;
+      for (let attempt = 1; ; attempt++) {
+        const head = lost ? undefined : await this.log.read((s) => s.auditHead());
+        if (lost || head?.seq !== this.log.auditSeq) await this.load();
+        try {
+          return await step();
+        } catch (e) {
+          if (!(e instanceof WriteConflict)) throw e;
+          if (attempt === MAX_ATTEMPTS)
+            throw new RegistryError(
+              'Unavailable',
+              `the write lost ${MAX_ATTEMPTS} races with other instances in a row; nothing was changed`,
+              {
+                retryAfter: 1,
+                reason: 'write_conflicts',
+              },
+            );
+          lost = true;
+          this.logger?.info({ attempt, why: e.message }, 'another instance wrote first: catching up and redoing the step');
+        }
+      }
+    });
+  }
+
+  private enqueue<T>(step: () => Promise<T>): Promise<T> {
     const queuedAt = performance.now();
     const result = this.tail.then(() => {
       this.queuedAt = queuedAt;
@@ -530,19 +687,24 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
         proposal_id: p.id,
       })),
     ]);
-    const after = new Map(delta.puts.map((e) => [e.descriptor.id, e.descriptor]));
-    const descriptors = delta.changed.map((id) => ({ id, before: this.view.index.get(id)?.descriptor, after: after.get(id) }));
-    this.view.advance(record, hash, text, delta);
     this.observer?.committed((performance.now() - this.queuedAt) / 1000, record.approvals.length);
     this.pending.clear();
     this.settledUnpruned += settled.length;
+    this.advance(record, hash, text, delta);
+    return { ...this.pendingView(pending), status: 'committed', version };
+  }
+
+  /** Moves the head to a durable commit (this instance's or, followed, another's) and tells the listeners. */
+  private advance(record: CommitRecord, hash: string, text: string, delta: Delta): void {
+    const after = new Map(delta.puts.map((e) => [e.descriptor.id, e.descriptor]));
+    const descriptors = delta.changed.map((id) => ({ id, before: this.view.index.get(id)?.descriptor, after: after.get(id) }));
+    this.view.advance(record, hash, text, delta);
     try {
       this.emit('commit', { record, hash, changed: delta.changed, descriptors });
     } catch (e) {
       // The commit is durable and acknowledged; a failing listener must not turn it into an error.
-      this.logger?.error({ err: e, version }, 'a commit listener failed');
+      this.logger?.error({ err: e, version: record.version }, 'a commit listener failed');
     }
-    return { ...this.pendingView(pending), status: 'committed', version };
   }
 
   private async expireDue(): Promise<void> {

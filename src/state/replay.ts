@@ -31,10 +31,17 @@ export async function openLog(store: Store, genesis: CheckedGenesis, digest?: Di
 
 export async function openLogFrom(store: Store, genesis: CheckedGenesis, digest?: Digest32): Promise<OpenedLog> {
   const text = canonicalJson(genesis.record);
-  const stored = await store.genesis();
+  let stored = await store.genesis();
   if (!stored) {
-    await store.initialize({ version: 0, hash: genesis.hash, text, payloadHash: genesis.record.payload_hash });
-  } else if (stored.hash !== genesis.hash) {
+    try {
+      await store.initialize({ version: 0, hash: genesis.hash, text, payloadHash: genesis.record.payload_hash });
+    } catch (e) {
+      // Another instance wrote its genesis first (a shared log): compared below with a clear message.
+      if (!(await store.genesis())) throw e;
+    }
+    stored = await store.genesis();
+  }
+  if (stored && stored.hash !== genesis.hash) {
     const storedId = (JSON.parse(stored.text) as { registry_id?: unknown }).registry_id;
     throw new IntegrityError(
       `the database holds another registry: ${String(storedId)} (genesis ${stored.hash}), not ${genesis.payload.registry_id} ` +

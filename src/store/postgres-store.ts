@@ -1,22 +1,27 @@
 // The PostgreSQL backend of the log, through the `postgres` client: the same tables, the same
 // append-only triggers (migrations/postgres/) and the same semantics as the SQLite backend,
-// method for method. One instance owns a log for now (cluster mode, issue 18, comes later).
+// method for method, and shared: several registry instances write one log (README → Cluster).
 //
 // Guarantees, as the Store interface promises them:
 // - every method that writes is one transaction (`sql.begin`): a failure changes nothing;
 // - the database itself refuses to rewrite history (triggers, TRUNCATE included), so a bug here
 //   or a hand-typed statement cannot either;
-// - one process writes a log: the owner holds a session-level advisory lock on a connection of
-//   its own from open() to close(). A second store on the same database fails at open with
-//   StoreBusyError, as a second SQLite process does. PostgreSQL drops the lock when that
-//   session ends (the process died, the connection broke): from then on this store refuses to
-//   write, since another process may own the log.
+// - writes from several processes serialize on the log itself: every writer batch appends audit
+//   events at the audit head it saw, and a commit at the version after the head it saw; the
+//   primary keys and the contiguity triggers let exactly one of two racing batches in, and the
+//   other fails with WriteConflict, having changed nothing (the writer catches up and redoes it);
+// - each commit NOTIFYs its version on COMMIT_CHANNEL in its own transaction, so a listener
+//   hears of it once it is visible (watchCommits);
+// - maintenance (checkpoints, retention, pruning) is one process's at a time: the one holding a
+//   session-level advisory lock on a connection of its own (leads()). PostgreSQL drops the lock
+//   when that session ends (the process died, the connection broke), and another takes over;
+//   this store refuses maintenance writes from then on until it holds the lock again.
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import type { AuditHead } from '../core/audit.js';
 import type { Approval, ProposalStatus } from '../core/schemas.js';
-import { StartError, StoreBusyError } from '../errors.js';
+import { StartError, WriteConflict } from '../errors.js';
 import type {
   CheckpointEntry,
   CheckpointInfo,
@@ -30,10 +35,13 @@ import type {
 } from './store.js';
 import { toCheckpoint, type CheckpointRow } from './checkpoint-row.js';
 
+/** The channel each commit's version is notified on. */
+export const COMMIT_CHANNEL = 'registry_commit';
+
 export const POSTGRES_MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/postgres/', import.meta.url));
 
 /** The advisory lock keys, one per purpose, in a namespace of our own (hashtextextended in SQL). */
-const OWNER_LOCK = 'signed-registry: the log owner';
+const MAINTENANCE_LOCK = 'signed-registry: maintenance';
 const MIGRATION_LOCK = 'signed-registry: migrations';
 
 export interface PostgresOptions {
@@ -140,64 +148,90 @@ const toSummary = (row: ProposalRow): ProposalSummary => ({
   approvals: row.approvals,
 });
 
+/** The WriteConflict a failed batch amounts to, when another process wrote first: a row with
+ * its key (an audit sequence number, a version, a proposal or approval) is there already, or a
+ * contiguity trigger found the head moved. Undefined for any other failure. */
+function conflictOf(e: unknown): WriteConflict | undefined {
+  if (e instanceof WriteConflict) return e;
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (code === '23505' || (code === '23000' && typeof message === 'string' && message.includes('must be contiguous')))
+    return new WriteConflict(`another instance wrote first (${String(message)})`);
+  return undefined;
+}
+
 /** Rows of checkpoint entries per INSERT: 4 parameters each, well under the protocol's 65,535. */
 const ENTRIES_PER_INSERT = 2000;
 
 export class PostgresStore implements Store {
   private closing = false;
-  /** Set when the owner lock's session ended while the store was open. */
-  private lockLost: string | undefined;
+  /** Whether this process holds the maintenance lock (see leads()). */
+  private leading = false;
 
   private constructor(
     private readonly sql: Sql,
-    /** The connection that holds the owner lock, and nothing else. */
-    private readonly lockSql: Sql,
+    /** The connection that holds the maintenance lock, and nothing else. */
+    private readonly leadSql: Sql,
     private readonly where: string,
   ) {}
 
-  /** Connects, takes the owner lock (StoreBusyError when another process holds it), then
-   * migrates. Fails with StartError when the database cannot be reached. */
+  /** Connects and migrates. Fails with StartError when the database cannot be reached. */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresStore> {
     const where = redactUrl(url);
-    const opened: { store?: PostgresStore } = {};
-    // One connection, kept for the store's life: no idle timeout (0), no maximum lifetime.
-    const lockSql = connect(url, options, {
-      max: 1,
-      idle_timeout: 0,
-      max_lifetime: null,
-      onclose: () => opened.store?.ownerLockClosed(),
-    });
-    let locked: boolean;
-    try {
-      const [row] = await lockSql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(hashtextextended(${OWNER_LOCK}, 0)) AS locked`;
-      locked = row?.locked === true;
-    } catch (e) {
-      await lockSql.end({ timeout: 1 }).catch(() => {});
-      throw new StartError(`cannot open the PostgreSQL log at ${where}: ${(e as Error).message}`);
-    }
-    if (!locked) {
-      await lockSql.end({ timeout: 1 });
-      throw new StoreBusyError(where);
-    }
     const sql = connect(url, options, {});
     try {
       await migratePostgres(sql);
     } catch (e) {
-      await Promise.all([sql.end({ timeout: 1 }), lockSql.end({ timeout: 1 })]).catch(() => {});
-      throw new StartError(`cannot migrate the PostgreSQL log at ${where}: ${(e as Error).message}`);
+      await sql.end({ timeout: 1 }).catch(() => {});
+      throw new StartError(`cannot open the PostgreSQL log at ${where}: ${(e as Error).message}`);
     }
-    opened.store = new PostgresStore(sql, lockSql, where);
+    const opened: { store?: PostgresStore } = {};
+    // One connection, kept for the store's life: no idle timeout (0), no maximum lifetime, so that
+    // the session holding the lock ends only when the process or the connection does.
+    const leadSql = connect(url, options, {
+      max: 1,
+      idle_timeout: 0,
+      max_lifetime: null,
+      onclose: () => {
+        if (opened.store) opened.store.leading = false;
+      },
+    });
+    opened.store = new PostgresStore(sql, leadSql, where);
     return opened.store;
   }
 
-  private ownerLockClosed(): void {
-    if (!this.closing) this.lockLost = `the connection holding the lock on the log ${this.where} closed: another process may own it now`;
+  /** Whether this process does the log's maintenance now: it holds the maintenance lock, taking
+   * it when nobody does. Called before each maintenance pass; false while the database is away. */
+  async leads(): Promise<boolean> {
+    if (this.closing) return false;
+    try {
+      // The client reconnects by itself, and a new session does not hold the old one's lock: ask
+      // the database whether this session holds it (the only lock it takes) before taking it.
+      const [row] = await this.leadSql<{ locked: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)
+          OR pg_try_advisory_lock(hashtextextended(${MAINTENANCE_LOCK}, 0)) AS locked`;
+      this.leading = row?.locked === true;
+    } catch {
+      this.leading = false;
+    }
+    return this.leading;
   }
 
-  /** Throws unless this store still owns the log: every write goes through here first. */
-  private owned(): void {
-    if (this.lockLost) throw new Error(this.lockLost);
+  /** Throws unless this store may do maintenance writes: it holds the maintenance lock. */
+  private maintaining(): void {
+    this.open_();
+    if (!this.leading) throw new Error(`this process does not hold the maintenance lock on the log ${this.where}`);
+  }
+
+  private open_(): void {
     if (this.closing) throw new Error('the store is closed');
+  }
+
+  /** Calls `onCommit` with each version committed from now on, by any process, and `onListening`
+   * each time the listening connection is (re)established: notifications sent while it was down
+   * are lost, so the listener catches up then. Returns a function that stops listening. */
+  async watchCommits(onCommit: (version: number) => void, onListening: () => void): Promise<() => Promise<void>> {
+    const listening = await this.sql.listen(COMMIT_CHANNEL, (payload) => onCommit(Number(payload)), onListening);
+    return () => listening.unlisten();
   }
 
   async genesis(): Promise<StoredCommit | undefined> {
@@ -205,9 +239,19 @@ export class PostgresStore implements Store {
   }
 
   async initialize(genesis: StoredCommit & { payloadHash: string }): Promise<void> {
-    this.owned();
-    await this
-      .sql`INSERT INTO commits (version, hash, payload_hash, record) VALUES (0, ${genesis.hash}, ${genesis.payloadHash}, ${genesis.text})`;
+    this.open_();
+    // Two instances starting on an empty database race here: the loser's row is skipped, and the
+    // caller compares the genesis it reads back with its own (src/state/replay.ts).
+    try {
+      await this.sql`INSERT INTO commits (version, hash, payload_hash, record)
+        VALUES (0, ${genesis.hash}, ${genesis.payloadHash}, ${genesis.text}) ON CONFLICT DO NOTHING`;
+    } catch (e) {
+      // The contiguity trigger saw the other instance's genesis first.
+      if (!(await this.commit(0))) throw e;
+    }
+    // The same genesis written by another instance is this one's; another genesis is refused.
+    const stored = await this.commit(0);
+    if (stored?.hash !== genesis.hash) throw new Error(`the log holds another genesis (${stored?.hash ?? 'none'})`);
   }
 
   async commit(version: number): Promise<StoredCommit | undefined> {
@@ -238,7 +282,7 @@ export class PostgresStore implements Store {
   }
 
   async addCheckpointEntries(version: number, entries: readonly CheckpointEntry[]): Promise<void> {
-    this.owned();
+    this.maintaining();
     if (entries.length === 0) return;
     await this.sql.begin(async (tx) => {
       for (let i = 0; i < entries.length; i += ENTRIES_PER_INSERT) {
@@ -251,19 +295,19 @@ export class PostgresStore implements Store {
   }
 
   async sealCheckpoint(c: CheckpointInfo): Promise<void> {
-    this.owned();
+    this.maintaining();
     await this.sql`
       INSERT INTO checkpoints (version, hash, state_root, descriptor_count, created_at, signer_set, signer_history)
       VALUES (${c.version}, ${c.hash}, ${c.stateRoot}, ${c.descriptorCount}, ${c.createdAt}, ${c.signerSet}, ${c.signerHistory})`;
   }
 
   async dropCheckpoint(version: number): Promise<void> {
-    this.owned();
+    this.maintaining();
     await this.sql`DELETE FROM checkpoints WHERE version = ${version}`;
   }
 
   async dropCheckpointEntries(version: number, limit: number): Promise<number> {
-    this.owned();
+    this.maintaining();
     const r = await this.sql`
       DELETE FROM checkpoint_entries WHERE version = ${version}
         AND id IN (SELECT id FROM checkpoint_entries WHERE version = ${version} LIMIT ${limit})`;
@@ -277,7 +321,7 @@ export class PostgresStore implements Store {
   }
 
   async pruneCommits(from: number, to: number): Promise<number> {
-    this.owned();
+    this.maintaining();
     return this.sql.begin(async (tx) => {
       // The trigger commits_no_update (migration 004) refuses whatever retention may not prune.
       const pruned = await tx`
@@ -293,7 +337,7 @@ export class PostgresStore implements Store {
   }
 
   async pruneSettledProposals(before: number, limit: number): Promise<number> {
-    this.owned();
+    this.maintaining();
     const r = await this.sql`
       UPDATE proposals SET payload = '' WHERE id IN (SELECT id FROM proposals WHERE status IN ('stale', 'expired')
         AND payload <> '' AND COALESCE(settled_at, 0) < ${before} ORDER BY seq LIMIT ${limit})`;
@@ -347,40 +391,49 @@ export class PostgresStore implements Store {
   }
 
   async write(batch: WriteBatch): Promise<void> {
-    this.owned();
+    this.open_();
     const settledAt = batch.settledAt ?? Date.now();
-    await this.sql.begin(async (tx) => {
-      // Sent at once (pipelined), in this order; the first statement that fails fails the
-      // transaction, and a status change that finds its proposal no longer pending too.
-      const statements: postgres.PendingQuery<postgres.Row[]>[] = [];
-      const p = batch.proposal;
-      if (p)
-        statements.push(tx`
-          INSERT INTO proposals (id, payload, base_version, created_at, expires_at, proposed_threshold, received_at, status)
-          VALUES (${p.id}, ${p.payloadText}, ${p.baseVersion}, ${p.createdAt}, ${p.expiresAt}, ${p.proposedThreshold}, ${p.receivedAt}, 'pending')`);
-      for (const a of batch.approvals ?? [])
-        statements.push(tx`
-          INSERT INTO approvals (proposal_id, signer_id, sig, received_at) VALUES (${a.proposalId}, ${a.signer_id}, ${a.sig}, ${a.receivedAt})`);
-      const c = batch.commit;
-      if (c)
-        statements.push(tx`
-          INSERT INTO commits (version, hash, payload_hash, record) VALUES (${c.version}, ${c.hash}, ${c.payloadHash}, ${c.text})`);
-      const changes = (batch.statusChanges ?? []).map((s) => {
-        statements.push(tx`
-          UPDATE proposals SET status = ${s.status}, version = ${s.version ?? null}, settled_at = ${settledAt}
-          WHERE id = ${s.proposalId} AND status = 'pending'`);
-        return { id: s.proposalId, at: statements.length - 1 };
+    try {
+      await this.sql.begin(async (tx) => {
+        // Sent at once (pipelined), in this order; the first statement that fails fails the
+        // transaction, and a status change that finds its proposal no longer pending too.
+        const statements: postgres.PendingQuery<postgres.Row[]>[] = [];
+        const p = batch.proposal;
+        if (p)
+          statements.push(tx`
+            INSERT INTO proposals (id, payload, base_version, created_at, expires_at, proposed_threshold, received_at, status)
+            VALUES (${p.id}, ${p.payloadText}, ${p.baseVersion}, ${p.createdAt}, ${p.expiresAt}, ${p.proposedThreshold}, ${p.receivedAt}, 'pending')`);
+        for (const a of batch.approvals ?? [])
+          statements.push(tx`
+            INSERT INTO approvals (proposal_id, signer_id, sig, received_at) VALUES (${a.proposalId}, ${a.signer_id}, ${a.sig}, ${a.receivedAt})`);
+        const c = batch.commit;
+        if (c) {
+          statements.push(tx`
+            INSERT INTO commits (version, hash, payload_hash, record) VALUES (${c.version}, ${c.hash}, ${c.payloadHash}, ${c.text})`);
+          // Delivered when the transaction commits, never if it rolls back.
+          statements.push(tx`SELECT pg_notify(${COMMIT_CHANNEL}, ${String(c.version)})`);
+        }
+        const changes = (batch.statusChanges ?? []).map((s) => {
+          statements.push(tx`
+            UPDATE proposals SET status = ${s.status}, version = ${s.version ?? null}, settled_at = ${settledAt}
+            WHERE id = ${s.proposalId} AND status = 'pending'`);
+          return { id: s.proposalId, at: statements.length - 1 };
+        });
+        for (const e of batch.audit)
+          statements.push(tx`INSERT INTO audit (seq, hash, event) VALUES (${e.event.seq}, ${e.hash}, ${e.text})`);
+        const results = await Promise.all(statements);
+        // Another process settled it first (a status moves once, so it was not this one).
+        for (const { id, at } of changes) if (results[at]?.count !== 1) throw new WriteConflict(`proposal ${id} is not pending`);
       });
-      for (const e of batch.audit) statements.push(tx`INSERT INTO audit (seq, hash, event) VALUES (${e.event.seq}, ${e.hash}, ${e.text})`);
-      const results = await Promise.all(statements);
-      for (const { id, at } of changes) if (results[at]?.count !== 1) throw new Error(`proposal ${id} is not pending`);
-    });
+    } catch (e) {
+      throw conflictOf(e) ?? e;
+    }
   }
 
   async setting(name: string, initial: () => string): Promise<string> {
     const [found] = await this.sql<{ value: string }[]>`SELECT value FROM settings WHERE name = ${name}`;
     if (found) return found.value;
-    this.owned();
+    this.open_();
     await this.sql`INSERT INTO settings (name, value) VALUES (${name}, ${initial()}) ON CONFLICT (name) DO NOTHING`;
     const [row] = await this.sql<{ value: string }[]>`SELECT value FROM settings WHERE name = ${name}`;
     if (!row) throw new Error(`the setting ${name} vanished`);
@@ -391,7 +444,7 @@ export class PostgresStore implements Store {
     if (this.closing) return;
     this.closing = true;
     await this.sql.end({ timeout: 5 });
-    // Ending the owner's session releases its advisory lock.
-    await this.lockSql.end({ timeout: 5 });
+    // Ending the session releases the maintenance lock, for another instance to take.
+    await this.leadSql.end({ timeout: 5 });
   }
 }

@@ -1,5 +1,6 @@
 // The one interface the writer, replay and the read plane use to reach the log. It returns
-// promises although SQLite answers synchronously: a PostgreSQL backend will sit behind it.
+// promises although SQLite answers synchronously: the PostgreSQL backend sits behind it too, and
+// there several processes share one log (a write that loses a race throws WriteConflict).
 import type { ChainedEvent, AuditHead } from '../core/audit.js';
 import type { Approval, ProposalStatus } from '../core/schemas.js';
 
@@ -136,6 +137,13 @@ export interface Store {
    * plane's freeze state, found without reading the whole audit log. */
   lastFreezeEvent(): Promise<string | undefined>;
   write(batch: WriteBatch): Promise<void>;
+  /** Shared logs (PostgreSQL) only: whether this process does the maintenance (checkpoints,
+   * retention) now. One process at a time does; absent, this one always does. */
+  leads?(): Promise<boolean>;
+  /** Shared logs only: calls `onCommit` with each version any process commits from now on, and
+   * `onListening` whenever listening (re)starts (what was sent meanwhile is lost: catch up then).
+   * Resolves to a function that stops. Absent, this process is the log's only writer. */
+  watchCommits?(onCommit: (version: number) => void, onListening: () => void): Promise<() => Promise<void>>;
   /** The setting `name`, created with `initial()` by the first caller that asks for it. */
   setting(name: string, initial: () => string): Promise<string>;
   close(): Promise<void>;

@@ -19,6 +19,10 @@ export interface PostgresServer {
   /** A new, empty database on this server, and its URL. `icuLocale` makes an ICU collation
    * (e.g. 'en-US') the database's default, to show that the store's ordering does not depend on it. */
   createDatabase(options?: { icuLocale?: string }): Promise<string>;
+  /** Stops the server at once (as a crash does: -m immediate), keeping its files and port. */
+  halt(): Promise<void>;
+  /** Starts it again after halt(), on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -89,23 +93,26 @@ export async function startPostgres(): Promise<PostgresServer> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    // No fsync: a test cluster's durability is not under test, and it is much faster on busy disks.
+    // No fsync: a test cluster's durability against a machine crash is not under test, and it is
+    // much faster on busy disks. synchronous_commit stays on: a commit is in the WAL (the OS's
+    // buffers) when acknowledged, so that halt() (a crash of the server process) loses nothing.
     await tool('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-sync']);
     let port = 0;
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      const options = [
+    const options = () =>
+      [
         `-p ${port}`,
         `-k ${sockets}`,
         '-c listen_addresses=127.0.0.1',
         '-c fsync=off',
-        '-c synchronous_commit=off',
         '-c full_page_writes=off',
         '-c max_connections=200',
       ].join(' ');
+    // -w: pg_ctl returns once the server accepts connections (it polls as pg_isready does).
+    const startServer = () => tool('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o', options(), 'start']);
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
       try {
-        // -w: pg_ctl returns once the server accepts connections (it polls as pg_isready does).
-        await tool('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o', options, 'start']);
+        await startServer();
         started = true;
         break;
       } catch (e) {
@@ -128,6 +135,14 @@ export async function startPostgres(): Promise<PostgresServer> {
           : '';
         await admin.unsafe(`CREATE DATABASE ${name}${locale}`);
         return `postgres://postgres@127.0.0.1:${port}/${name}`;
+      },
+      async halt() {
+        await tool('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+        started = false;
+      },
+      async resume() {
+        await startServer();
+        started = true;
       },
       async stop() {
         process.removeListener('exit', stopNow);

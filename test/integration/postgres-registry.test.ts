@@ -1,7 +1,7 @@
-// A whole registry on PostgreSQL (issue 18, first slice: one instance owns the log): started with
-// `store: postgres://…`, it commits, serves, checkpoints and prunes, restarts on the same database
-// with the same head, verifies its log in full, and refuses a second instance. The PostgreSQL
-// server is a real one, started here (test/helpers/postgres.ts).
+// A whole registry on PostgreSQL: started with `store: postgres://…`, it commits, serves,
+// checkpoints and prunes, restarts on the same database with the same head, and verifies its log
+// in full. Several instances on one log: test/integration/cluster.test.ts. The PostgreSQL server
+// is a real one, started here (test/helpers/postgres.ts).
 import { existsSync } from 'node:fs';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -85,14 +85,6 @@ describe.skipIf(SKIP !== undefined)('a registry on PostgreSQL', () => {
     ).toBe('2');
     expect(await ready(again)).toEqual({ read: true, write: true, reasons: [] });
     expect(await new Committer(() => again.url, 'pg', bob).commit([put('svc-4')])).toBe(4);
-  });
-
-  it('lets one instance own the log: a second on the same database is refused at start', async () => {
-    const url = await server.createDatabase();
-    const g = genesisRecord('pg', [alice, bob], 1);
-    const reg = await start(g, url);
-    await expect(startTestRegistry(g, { config: { store: url } })).rejects.toThrow(/in use by another process/);
-    expect(await ready(reg)).toEqual({ read: true, write: true, reasons: [] });
   });
 
   it('checkpoints and prunes behind the horizon, and starts from its checkpoint after', async () => {

@@ -1,0 +1,347 @@
+// Cluster mode (README → Cluster): several registry instances on one PostgreSQL log, each a real
+// server on a real port, the database a real PostgreSQL (test/helpers/postgres.ts). Any instance
+// takes writes; racing writes leave one version each, and the losers answer as one instance
+// would; every instance follows the log (LISTEN/NOTIFY and catch-up), checks what it reads, and
+// feeds its own SSE subscribers; reads go on while the database is away.
+import pino from 'pino';
+import postgres from 'postgres';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Config } from '../../src/config/config.js';
+import { canonicalJson, hashOf } from '../../src/core/encoding.js';
+import { buildCommitRecord } from '../../src/core/records.js';
+import type { CommitRecord } from '../../src/core/schemas.js';
+import { checkAuditChain, readAudit } from '../helpers/audit.js';
+import { approve, genesisRecord, proposal, put, signers, type TestSigner } from '../helpers/fixtures.js';
+import { postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import type { HeadJson } from '../helpers/responses.js';
+import { request, startTestRegistry, type TestRegistry } from '../helpers/server.js';
+import { subscribe, type SseStream } from '../helpers/sse.js';
+
+const SKIP = postgresSkipReason();
+if (SKIP) console.warn(`cluster: not run: ${SKIP}`);
+
+const keys = signers('alice', 'bob', 'carol', 'dave');
+const [alice, bob, carol, dave] = keys as [TestSigner, TestSigner, TestSigner, TestSigner];
+
+type Answer = { status: string; version?: number; error?: { code: string } };
+
+describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL log', () => {
+  let server: PostgresServer;
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 60_000);
+  afterAll(async () => server?.stop(), 60_000);
+
+  const running: TestRegistry[] = [];
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    await Promise.all(running.splice(0).map((r) => r.close()));
+  });
+
+  async function start(g: CommitRecord, url: string, config: Partial<Config> = {}): Promise<TestRegistry> {
+    const reg = await startTestRegistry(g, { config: { store: url, ...config, ...(process.env.CLUSTER_LOG ? { logLevel: 'info' as const } : {}) } });
+    running.push(reg);
+    await reg.verified;
+    return reg;
+  }
+  const cluster = async (g: CommitRecord, url: string, n = 3, config: Partial<Config> = {}) => {
+    const regs: TestRegistry[] = [];
+    for (let i = 0; i < n; i++) regs.push(await start(g, url, config));
+    return regs;
+  };
+  const watch = async (reg: TestRegistry, path = '/registry/stream'): Promise<SseStream> => {
+    const s = await subscribe(`${reg.url}${path}`);
+    cleanups.push(() => Promise.resolve(s.close()));
+    return s;
+  };
+  const raw = (url: string): postgres.Sql => {
+    const sql = postgres(url, { max: 2, onnotice: () => {} });
+    cleanups.push(() => sql.end());
+    return sql;
+  };
+  const head = async (reg: TestRegistry) => (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
+  const ready = async (reg: TestRegistry) => (await request<{ write: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz')).json;
+  const submit = (reg: TestRegistry, payload: object, approvals: object[]) =>
+    request<Answer>(reg.url, 'POST', '/registry/proposals', { payload, approvals });
+
+  it('follows a commit made on any instance: heads agree and a subscriber on another instance sees it', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('cl', [alice, bob], 1);
+    const [a, b, c] = (await cluster(g, url)) as [TestRegistry, TestRegistry, TestRegistry];
+    const onB = await watch(b);
+    const onC = await watch(c, '/registry/stream?kind=service');
+    const p = proposal('cl', await head(a), [put('svc-a', { zone: 'x' })]);
+    const r = await submit(a, p, [approve(alice, hashOf(p))]);
+    expect(r.status).toBe(201);
+    expect(r.json).toMatchObject({ status: 'committed', version: 1 });
+    await onB.waitFor((s) => s.versions.includes(1), 'version 1 on b');
+    await onC.waitFor((s) => s.versions.includes(1), 'version 1 on c');
+    expect(await head(b)).toEqual(await head(a));
+    expect(await head(c)).toEqual(await head(a));
+    expect((await request(c.url, 'GET', '/registry/descriptors/svc-a')).status).toBe(200);
+    // The record an instance serves is the one that was committed, byte for byte.
+    expect((await request(b.url, 'GET', '/registry/1')).text).toBe((await request(a.url, 'GET', '/registry/1')).text);
+    // An approval sent to another instance for the committed proposal answers as one instance would.
+    const again = await request<Answer>(c.url, 'POST', `/registry/proposals/${hashOf(p)}/approvals`, approve(bob, hashOf(p)));
+    expect(again.json).toMatchObject({ status: 'committed', version: 1 });
+  });
+
+  it('races commits from every instance: one version each, the losers told to rebase, every subscriber sees every commit once', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('race', [alice, bob], 1);
+    const regs = await cluster(g, url);
+    const streams = await Promise.all(regs.map((r) => watch(r)));
+    const PER_WRITER = 8;
+    const answers: number[] = [];
+    const stale: string[] = [];
+    // Each writer commits PER_WRITER changes through its own instance, on the head it reads
+    // there; a proposal that lost the race to the same version is refused, and re-proposed.
+    await Promise.all(
+      regs.map(async (reg, w) => {
+        for (let i = 0; i < PER_WRITER;) {
+          const p = proposal('race', await head(reg), [put(`w${w}-${i}`)]);
+          const r = await submit(reg, p, [approve(alice, hashOf(p))]);
+          if (r.status === 201 && r.json.status === 'committed') {
+            answers.push(r.json.version!);
+            i++;
+          } else {
+            expect(r.status, r.text).toBe(409);
+            stale.push(r.json.error!.code);
+          }
+        }
+      }),
+    );
+    const total = regs.length * PER_WRITER;
+    expect(answers.sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    for (const s of streams) await s.waitFor((x) => x.versions.length === total, `${total} commits`);
+    for (const s of streams) expect(s.versions).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    const heads = await Promise.all(regs.map(head));
+    for (const h of heads) expect(h).toEqual(heads[0]);
+    const sql = raw(url);
+    const [count] = await sql<{ n: number }[]>`SELECT COUNT(*)::integer AS n FROM commits`;
+    expect(count!.n).toBe(total + 1);
+    // One audit chain, whoever wrote: every commit recorded once.
+    const events = await readAudit(regs[0]!.url);
+    checkAuditChain(events);
+    expect(events.filter((e) => e.kind === 'committed')).toHaveLength(total);
+    if (stale.length) expect(new Set(stale)).toEqual(new Set(['StaleVersion']));
+  }, 60_000);
+
+  it('lets approvals sent to different instances at once reach quorum: the proposal commits exactly once', async () => {
+    const url = await server.createDatabase();
+    // 3 of 4: the proposal arrives with one approval, then two race on two instances.
+    const g = genesisRecord('quorum', keys, 3);
+    const [a, b, c] = (await cluster(g, url)) as [TestRegistry, TestRegistry, TestRegistry];
+    for (let round = 1; round <= 5; round++) {
+      const p = proposal('quorum', await head(a), [put(`svc-${round}`)]);
+      const id = hashOf(p);
+      expect((await submit(a, p, [approve(alice, id)])).json.status).toBe('pending');
+      const [onB, onC] = await Promise.all([
+        request<Answer>(b.url, 'POST', `/registry/proposals/${id}/approvals`, approve(bob, id)),
+        request<Answer>(c.url, 'POST', `/registry/proposals/${id}/approvals`, approve(carol, id)),
+      ]);
+      // Whichever came second saw both approvals and committed; the other answered pending.
+      expect([onB.json.status, onC.json.status].sort(), `round ${round}`).toEqual(['committed', 'pending']);
+      const late = await request<Answer>(a.url, 'POST', `/registry/proposals/${id}/approvals`, approve(dave, id));
+      expect(late.json).toMatchObject({ status: 'committed', version: round });
+    }
+    for (const reg of [a, b, c]) await vi.waitFor(async () => expect((await head(reg)).version).toBe(5), { timeout: 10_000, interval: 10 });
+  }, 60_000);
+
+  it('refuses to start a second registry with another genesis on the same database', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('one', [alice], 1);
+    const other = genesisRecord('two', [bob], 1);
+    // Started at once on an empty database: exactly one genesis gets in, the other start fails.
+    const results = await Promise.allSettled([start(g, url), start(other, url)]);
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused).toHaveLength(1);
+    expect(String((refused[0] as PromiseRejectedResult).reason)).toMatch(/the database holds another registry/);
+    const third = await start(g, url).then(
+      () => 'started',
+      (e: unknown) => String(e),
+    );
+    const sql = raw(url);
+    const [stored] = await sql<{ hash: string }[]>`SELECT hash FROM commits WHERE version = 0`;
+    // The same genesis as the one stored starts beside it; the other is refused again.
+    expect(third === 'started').toBe(stored!.hash === hashOf(g));
+  });
+
+  it('catches up on a commit whose notification was lost while its listening connection was down', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('lost', [alice], 1);
+    const a = await start(g, url);
+    // No poll worth the name: only the reconnect's catch-up can find the commit.
+    const b = await start(g, url, { followPollMs: 3_600_000 });
+    const onB = await watch(b);
+    const sql = raw(url);
+    const listeners = await sql<
+      { pid: number }[]
+    >`SELECT pid FROM pg_stat_activity WHERE query ILIKE 'listen%' AND datname = current_database()`;
+    expect(listeners).toHaveLength(2);
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'listen%' AND datname = current_database()`;
+    const p = proposal('lost', await head(a), [put('x')]);
+    expect((await submit(a, p, [approve(alice, hashOf(p))])).json.status).toBe('committed');
+    await onB.waitFor((s) => s.versions.includes(1), 'version 1 on b after its listener reconnected', 20_000);
+    expect(await head(b)).toEqual(await head(a));
+  }, 30_000);
+
+  it('does not serve a row it cannot verify: the instance stays at its last good head and refuses writes', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('forged', [alice, bob], 1);
+    const [a, b] = (await cluster(g, url, 2)) as [TestRegistry, TestRegistry];
+    const p = proposal('forged', await head(a), [put('good')]);
+    expect((await submit(a, p, [approve(alice, hashOf(p))])).json.status).toBe('committed');
+    await vi.waitFor(async () => expect((await head(b)).version).toBe(1), { timeout: 10_000, interval: 10 });
+    const before = await head(b);
+    // A record that links and hashes correctly, written straight into the database, signed by a
+    // key that is not a signer's.
+    const [mallory] = signers('alice');
+    const forgedPayload = proposal('forged', before, [put('evil')]);
+    const record = buildCommitRecord({
+      registryId: 'forged',
+      version: 2,
+      prevHash: before.hash,
+      payload: forgedPayload,
+      payloadHash: hashOf(forgedPayload),
+      approvals: [approve(mallory!, hashOf(forgedPayload))],
+      stateRoot: before.state_root,
+      committedAt: new Date().toISOString(),
+    });
+    const text = canonicalJson(record);
+    const sql = raw(url);
+    await sql`INSERT INTO commits (version, hash, payload_hash, record) VALUES (2, ${hashOf(record)}, ${record.payload_hash}, ${text})`;
+    await sql`SELECT pg_notify('registry_commit', '2')`;
+    for (const reg of [a, b]) {
+      await vi.waitFor(async () => expect((await ready(reg)).write).toBe(false), { timeout: 10_000, interval: 10 });
+      expect((await ready(reg)).reasons.join('\n')).toMatch(
+        /tamper: following the shared log: version 2: the approval by alice does not verify/,
+      );
+      expect(await head(reg)).toEqual(before);
+      expect((await request(reg.url, 'GET', '/registry/descriptors/evil')).status).toBe(404);
+      const next = proposal('forged', before, [put('more')]);
+      expect((await submit(reg, next, [approve(bob, hashOf(next))])).status).toBe(503);
+    }
+  });
+
+  it('answers 503 and writes nothing when its connection is dropped in the middle of a transaction', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('drop', [alice], 1);
+    const a = await start(g, url);
+    const sql = raw(url);
+    const p = proposal('drop', await head(a), [put('x')]);
+    // Hold the audit table so that the registry's transaction stops half-way (its proposal row
+    // written, its audit rows waiting), then kill the connection it runs on.
+    const blocker = await sql.reserve();
+    cleanups.push(() => Promise.resolve(blocker.release()));
+    await blocker`BEGIN`;
+    await blocker`LOCK TABLE audit IN ACCESS EXCLUSIVE MODE`;
+    const answer = submit(a, p, [approve(alice, hashOf(p))]);
+    const [waiting] = await vi.waitFor(
+      async () => {
+        const rows = await sql<{ pid: number }[]>`
+          SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND application_name = 'signed-registry'`;
+        expect(rows.length).toBeGreaterThan(0);
+        return rows;
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+    await sql`SELECT pg_terminate_backend(${waiting!.pid})`;
+    const r = await answer;
+    await blocker`ROLLBACK`;
+    expect(r.status, r.text).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('1');
+    const [rows] = await sql<{ n: number }[]>`SELECT COUNT(*)::integer AS n FROM proposals`;
+    expect(rows!.n).toBe(0);
+    expect((await head(a)).version).toBe(0);
+    // Sent again, it commits.
+    const again = await submit(a, p, [approve(alice, hashOf(p))]);
+    expect(again.json).toMatchObject({ status: 'committed', version: 1 });
+  });
+});
+
+describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () => {
+  let server: PostgresServer;
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 60_000);
+  afterAll(async () => server?.stop(), 60_000);
+  const running: TestRegistry[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((r) => r.close()));
+  });
+
+  it('serves reads from memory, answers writes 503 with Retry-After and says why in /readyz, then writes again', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('away', [alice], 1);
+    const regs = [await startTestRegistry(g, { config: { store: url, followPollMs: 50 } })];
+    regs.push(await startTestRegistry(g, { config: { store: url, followPollMs: 50 } }));
+    running.push(...regs);
+    const [a, b] = regs as [TestRegistry, TestRegistry];
+    const p = proposal('away', (await request<HeadJson>(a.url, 'GET', '/registry/head')).json, [put('svc')]);
+    expect(
+      (await request<Answer>(a.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(alice, hashOf(p))] })).json.status,
+    ).toBe('committed');
+    await vi.waitFor(async () => expect((await request<HeadJson>(b.url, 'GET', '/registry/head')).json.version).toBe(1), {
+      timeout: 10_000,
+      interval: 10,
+    });
+    await server.halt();
+    for (const reg of regs) {
+      // The follower's next poll finds the database gone.
+      await vi.waitFor(async () => expect((await request<{ write: boolean }>(reg.url, 'GET', '/readyz')).json.write).toBe(false), {
+        timeout: 10_000,
+        interval: 20,
+      });
+      const r = await request<{ read: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz');
+      expect(r.json.read).toBe(true);
+      expect(r.json.reasons.join('\n')).toMatch(/^store: /m);
+      expect((await request<HeadJson>(reg.url, 'GET', '/registry/head')).json.version).toBe(1);
+      expect((await request(reg.url, 'GET', '/registry/descriptors/svc')).status).toBe(200);
+      const next = proposal('away', (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json, [put('more')]);
+      const w = await request(reg.url, 'POST', '/registry/proposals', { payload: next, approvals: [approve(alice, hashOf(next))] });
+      expect(w.status, w.text).toBe(503);
+      expect(Number(w.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    await server.resume();
+    const next = proposal('away', (await request<HeadJson>(b.url, 'GET', '/registry/head')).json, [put('back')]);
+    const w = await vi.waitFor(
+      async () => {
+        const r = await request<Answer>(b.url, 'POST', '/registry/proposals', { payload: next, approvals: [approve(alice, hashOf(next))] });
+        expect(r.status, r.text).toBe(201);
+        return r;
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    expect(w.json).toMatchObject({ status: 'committed', version: 2 });
+    await vi.waitFor(async () => expect((await request<HeadJson>(a.url, 'GET', '/registry/head')).json.version).toBe(2), {
+      timeout: 10_000,
+      interval: 10,
+    });
+  }, 60_000);
+
+  it('retries a database that refuses connections at start, with back-off, and starts once it is up', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('late', [alice], 1);
+    await server.halt();
+    const refused = await startTestRegistry(g, { config: { store: url, storeConnectRetryMs: 0 } }).then(
+      () => 'started',
+      (e: unknown) => String(e),
+    );
+    expect(refused).toMatch(/cannot open the PostgreSQL log at postgres:\/\/postgres@127\.0\.0\.1:\d+\/registry_\d+: .*ECONNREFUSED/);
+    const lines: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    const starting = startTestRegistry(g, { config: { store: url, storeConnectRetryMs: 60_000 }, logger });
+    await vi.waitFor(() => expect(lines.filter((l) => l.includes('trying again')).length).toBeGreaterThanOrEqual(2), {
+      timeout: 10_000,
+      interval: 20,
+    });
+    await server.resume();
+    const reg = await starting;
+    running.push(reg);
+    expect((await request<HeadJson>(reg.url, 'GET', '/registry/head')).json.version).toBe(0);
+    const first = JSON.parse(lines.find((l) => l.includes('trying again'))!) as { retry_in_ms: number };
+    expect(first.retry_in_ms).toBe(250);
+  }, 60_000);
+});
