@@ -40,7 +40,9 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   async function start(g: CommitRecord, url: string, config: Partial<Config> = {}): Promise<TestRegistry> {
-    const reg = await startTestRegistry(g, { config: { store: url, ...config, ...(process.env.CLUSTER_LOG ? { logLevel: 'info' as const } : {}) } });
+    const reg = await startTestRegistry(g, {
+      config: { store: url, ...config, ...(process.env.CLUSTER_LOG ? { logLevel: 'info' as const } : {}) },
+    });
     running.push(reg);
     await reg.verified;
     return reg;
