@@ -30,6 +30,9 @@ export class AuditedLog {
   private head: AuditHead | null = null;
   /** Why the last store access failed, until one succeeds again. */
   storeProblem: string | undefined;
+  /** Whether storeProblem came from a read: then a read that succeeds clears it too (the
+   * database is back), while a failed write is cleared only by a write that succeeds. */
+  private problemFromRead = false;
   private readonly slowMs: number;
   private readonly clock: () => number;
   /** When the store write under way began. */
@@ -94,6 +97,7 @@ export class AuditedLog {
     try {
       await this.store.write({ ...batch, audit: chained });
       this.storeProblem = undefined;
+      this.problemFromRead = false;
     } catch (e) {
       // Lost a race with another instance (a shared log): not the store's failure; the writer
       // catches up and retries.
@@ -114,15 +118,19 @@ export class AuditedLog {
 
   /** A store read inside a writer step: a failing store is a 503, like a failing write. */
   async read<T>(query: (store: Store) => Promise<T>): Promise<T> {
+    let result: T;
     try {
-      return await query(this.store);
+      result = await query(this.store);
     } catch (e) {
       throw this.unavailable(e, 'read');
     }
+    if (this.problemFromRead) this.storeProblem = undefined;
+    return result;
   }
 
   private unavailable(e: unknown, what: 'read' | 'written'): RegistryError {
     this.storeProblem = (e as Error).message;
+    this.problemFromRead = what === 'read';
     this.log?.error({ err: e }, `the log could not be ${what}`);
     return new RegistryError('Unavailable', `the log could not be ${what}; nothing was changed`, {
       retryAfter: 1,
