@@ -8,24 +8,35 @@ import { signApproval } from '../../dist/core/crypto.js';
 import { formatTime, hashOf } from '../../dist/core/encoding.js';
 import { assembleGenesis, buildGenesisPayload } from '../../dist/core/records.js';
 
-/** `keys`: [{id, publicKey, secretKey}], the first signs the genesis; `args`: more serve flags. */
-export function serveRegistry(dir, registryId, keys, args = []) {
+/** Writes the genesis of `keys` (threshold 1, signed by the first) to `dir/genesis.json`; returns its path. */
+export function writeGenesis(dir, registryId, keys) {
   const payload = buildGenesisPayload(
     registryId,
     { threshold: 1, signers: keys.map((k) => ({ id: k.id, public_key: k.publicKey })) },
     formatTime(Date.now()),
   );
   const genesis = assembleGenesis(payload, [{ signer_id: keys[0].id, sig: signApproval(keys[0].secretKey, hashOf(payload)) }]);
-  writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis));
+  const file = join(dir, 'genesis.json');
+  writeFileSync(file, JSON.stringify(genesis));
+  return file;
+}
+
+/**
+ * `keys`: [{id, publicKey, secretKey}], the first signs the genesis; `args`: more serve flags.
+ * `options.genesis`: the path of an existing genesis record to serve instead of writing a new one
+ * (every instance of a cluster must serve the same); `options.store`: a `--store` URL (e.g.
+ * postgres://…) instead of the SQLite file `dir/registry.db`.
+ */
+export function serveRegistry(dir, registryId, keys, args = [], options = {}) {
+  const genesis = options.genesis ?? writeGenesis(dir, registryId, keys);
   const child = spawn(
     process.execPath,
     [
       'dist/cli/main.js',
       'serve',
       '--genesis',
-      join(dir, 'genesis.json'),
-      '--db',
-      join(dir, 'registry.db'),
+      genesis,
+      ...(options.store ? ['--store', options.store] : ['--db', join(dir, 'registry.db')]),
       '--port',
       '0',
       '--log-level',

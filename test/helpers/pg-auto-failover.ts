@@ -433,9 +433,10 @@ export async function startFailoverCluster(): Promise<FailoverCluster> {
     // default_transaction_read_only = on (ALTER SYSTEM, above), which is what libpq's read-write test sees there (it also
     // looks at in_hot_standby). pg_auto_failover keeps it on while it promotes the standby (stop_replication: promoted
     // but not yet cleared to take writes, against a split brain) and sets it off in wait_primary, when writes may go
-    // there. target_session_attrs=primary would not do either: it looks at in_hot_standby alone, so it takes the node in
-    // stop_replication, whose writes are refused (25006) for the second or so until wait_primary. No sslmode: the npm
-    // client would take it for ssl, and the servers have none.
+    // there. (Only the first standby gets it: a node that rejoins as a standby after a failover would need it too, and
+    // this harness rejoins none.) target_session_attrs=primary would not do either: it looks at in_hot_standby alone, so
+    // it takes the node in stop_replication, whose writes are refused (25006) for the second or so until wait_primary.
+    // No sslmode: the npm client would take it for ssl, and the servers have none.
     url: `postgres://postgres@${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}/${FAILOVER_DATABASE}?target_session_attrs=read-write`,
     nodes: nodes.map((n) => ({ name: n.name, port: n.port })),
     primary,

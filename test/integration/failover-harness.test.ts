@@ -85,7 +85,8 @@ describe.skipIf(SKIP !== undefined)('the pg_auto_failover harness', () => {
 
       await reached(() => acked.length >= 200);
       const killed = await c.killPrimary();
-      // Every write acknowledged from here on was acknowledged by another node than the one killed.
+      // Every write acknowledged before this was acknowledged by the node killed (one acknowledged just after may be too:
+      // its answer was on its way).
       const killedAt = performance.now();
       expect(killed).toEqual(before);
       const promoted = await c.waitForPromotion(killed, 60_000);
@@ -109,8 +110,9 @@ describe.skipIf(SKIP !== undefined)('the pg_auto_failover harness', () => {
 
       // The write gap: the longest time between two acknowledged writes, as the writer saw the outage.
       const gap = Math.max(...acked.slice(1).map((a, i) => a.at - acked[i]!.at));
-      // Sessions opened on the promoted node, the test's own included: the client tries the nodes in turn, and drops a
-      // session on a node that says it takes no writes (the standby, then the node being promoted), until one does.
+      // Sessions opened on the promoted node, the test's own included: the client tries the nodes in turn without a pause,
+      // and drops a session on a node that says it takes no writes (the standby, then the node being promoted) until one
+      // takes them: about a hundred sessions a second during the failover.
       const [stats] = await sql<{ sessions: number }[]>`SELECT sessions::int FROM pg_stat_database WHERE datname = current_database()`;
       const inDoubt = failed.map((f) => `${f.id} (${f.code}, ${present.has(f.id) ? 'committed' : 'not committed'})`);
       console.log(
