@@ -79,6 +79,8 @@ export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir' | 'store'>):
 }
 
 const EXPIRY_SWEEP_MS = 1000;
+/** See AuditedLogOptions.timeoutMs: longer than any statement of a healthy database takes. */
+const SHARED_STORE_TIMEOUT_MS = 30_000;
 
 /** Opens the log; a PostgreSQL log that cannot be reached is tried again with back-off (from
  * 250 ms, doubling, up to 5 s between tries) for `storeConnectRetryMs`, each failure logged. */
@@ -149,7 +151,11 @@ export async function startRegistry(
       },
       opened.checkpoint ? 'loaded the latest checkpoint and replayed the commits after it' : 'replayed the log from the genesis',
     );
-    const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, { slowMs: config.storeSlowMs });
+    const shared = store.watchCommits !== undefined;
+    const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, {
+      slowMs: config.storeSlowMs,
+      timeoutMs: shared ? SHARED_STORE_TIMEOUT_MS : undefined,
+    });
     // Metrics read the registry when scraped; the pieces they read are made below.
     const writeBlockers = (): string[] => {
       const overloaded = guard.overloaded();
@@ -180,8 +186,8 @@ export async function startRegistry(
       logger,
       verifier: metrics.timedVerifier(),
       observer: metrics,
-      // A PostgreSQL log is shared by every instance of a cluster (README → Cluster).
-      shared: store.watchCommits !== undefined,
+      // A PostgreSQL log is shared by every instance of a cluster (README → PostgreSQL and cluster mode).
+      shared,
     });
     const hub = new Hub(store, snapshots, () => view.head, {
       heartbeatMs: config.streamHeartbeatMs,

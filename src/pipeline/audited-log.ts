@@ -24,6 +24,21 @@ export interface AuditedLogOptions {
   /** See DEFAULT_STORE_SLOW_MS. */
   slowMs?: number;
   now?: () => number;
+  /** A store access that has not answered after this long is given up on: it answers 503 and the
+   * queue moves on. Only for a shared log (PostgreSQL), where a connection reset can leave a query
+   * of the client unanswered for good, and where whatever such a query did is read back by the next
+   * catch-up. Unset: no limit (SQLite answers or throws). */
+  timeoutMs?: number;
+}
+
+/** The store's answer, or a rejection once `ms` have passed without one. */
+function within<T>(work: Promise<T>, ms: number | undefined): Promise<T> {
+  if (ms === undefined) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 export class AuditedLog {
@@ -34,6 +49,7 @@ export class AuditedLog {
    * database is back), while a failed write is cleared only by a write that succeeds. */
   private problemFromRead = false;
   private readonly slowMs: number;
+  private readonly timeoutMs: number | undefined;
   private readonly clock: () => number;
   /** When the store write under way began. */
   private writingSince: number | undefined;
@@ -48,6 +64,7 @@ export class AuditedLog {
     options: AuditedLogOptions = {},
   ) {
     this.slowMs = options.slowMs ?? DEFAULT_STORE_SLOW_MS;
+    this.timeoutMs = options.timeoutMs;
     this.clock = options.now ?? (() => performance.now());
   }
 
@@ -95,7 +112,7 @@ export class AuditedLog {
     const started = this.clock();
     this.writingSince = started;
     try {
-      await this.store.write({ ...batch, audit: chained });
+      await within(this.store.write({ ...batch, audit: chained }), this.timeoutMs);
       this.storeProblem = undefined;
       this.problemFromRead = false;
     } catch (e) {
@@ -120,7 +137,7 @@ export class AuditedLog {
   async read<T>(query: (store: Store) => Promise<T>): Promise<T> {
     let result: T;
     try {
-      result = await query(this.store);
+      result = await within(query(this.store), this.timeoutMs);
     } catch (e) {
       throw this.unavailable(e, 'read');
     }

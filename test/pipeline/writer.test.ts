@@ -281,3 +281,34 @@ describe('the writer', () => {
     expect(last).toMatchObject({ kind: 'approval_refused', signer_id: 'dave', reason: 'the proposal is stale' });
   });
 });
+
+describe('the audited log over a shared store', () => {
+  /** The real store, whose next write never answers: what a query lost with a reset connection
+   * does in the PostgreSQL client (test/helpers/pg-auto-failover.ts tells the story). */
+  class HangingStore extends SqliteStore {
+    hangNext = false;
+    override write(batch: WriteBatch): Promise<void> {
+      if (!this.hangNext) return super.write(batch);
+      this.hangNext = false;
+      return new Promise<void>(() => undefined);
+    }
+  }
+
+  it('gives up on a store access that never answers: 503, and the next write goes through', async () => {
+    const store = new HangingStore({ path: ':memory:' });
+    await openLog(store, checkGenesisRecord(genesisRecord('w', keys, 2, T0)));
+    const log = new AuditedLog(store, undefined, { timeoutMs: 50 });
+    await log.open();
+    store.hangNext = true;
+    const error = await log.audit([{ at: '2026-01-01T00:00:00Z', kind: 'thawed' }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RegistryError);
+    expect((error as RegistryError).code).toBe('Unavailable');
+    expect(log.storeProblem).toBe('the store did not answer within 50 ms');
+    await log.audit([{ at: '2026-01-01T00:00:00Z', kind: 'thawed' }]);
+    expect(log.storeProblem).toBeUndefined();
+    expect((await store.auditHead())?.seq).toBe(1);
+  });
+});
