@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { ApprovalVerifier } from './core/crypto.js';
-import { canonicalJson } from './core/encoding.js';
+import { canonicalJson, formatTime } from './core/encoding.js';
 import { IntegrityError } from './core/errors.js';
 import { fastDigest } from './core/fast-digest.js';
 import { checkGenesisRecord, type CheckedGenesis } from './core/records.js';
@@ -16,17 +16,19 @@ import { LoadGuard } from './http/load-guard.js';
 import { SpareConnections } from './http/spare-connections.js';
 import { RegistryMetrics } from './obs/metrics.js';
 import { AuditedLog } from './pipeline/audited-log.js';
-import { Checkpointer } from './pipeline/checkpointer.js';
+import { Checkpointer, checkpointOf } from './pipeline/checkpointer.js';
 import { Follower } from './pipeline/follower.js';
 import { TamperCheck } from './pipeline/tamper-check.js';
 import { startTamperPass, type TamperPass } from './pipeline/tamper-pass.js';
 import { Writer } from './pipeline/writer.js';
 import type { HeadView } from './state/head-view.js';
 import { ListingCursors } from './http/listing-cursor.js';
-import { openLogFrom } from './state/replay.js';
+import { openCachedLog, openLogFrom } from './state/replay.js';
 import { VersionSnapshots } from './state/version-snapshots.js';
 import { Hub } from './stream/hub.js';
+import { CachedStore, localCachePath, readLocalCache, writeLocalCache } from './store/local-cache.js';
 import { describeStore, openStore, storeTarget } from './store/open-store.js';
+import { SwitchingStore } from './store/switching-store.js';
 import type { Store } from './store/store.js';
 import { SERVICE_VERSION } from './version.js';
 
@@ -83,16 +85,44 @@ const EXPIRY_SWEEP_MS = 1000;
 const SHARED_STORE_TIMEOUT_MS = 30_000;
 
 /** Opens the log; a PostgreSQL log that cannot be reached is tried again with back-off (from
- * 250 ms, doubling, up to 5 s between tries) for `storeConnectRetryMs`, each failure logged. */
-async function openStoreRetrying(config: Config, logger: Logger): Promise<Store> {
+ * 250 ms, doubling, up to 5 s between tries) for `storeConnectRetryMs`, each failure logged. When
+ * this instance has a cache of its own (src/store/local-cache.ts), it does not wait: the log is a
+ * SwitchingStore serving the cache until the database answers. */
+async function openStoreRetrying(
+  config: Config,
+  logger: Logger,
+  genesis: CheckedGenesis,
+): Promise<{ store: Store; cached?: SwitchingStore }> {
   const target = storeTarget(config);
   const giveUpAt = Date.now() + (target.kind === 'postgres' ? config.storeConnectRetryMs : 0);
   for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
     try {
-      return await openStore(config);
+      return { store: await openStore(config) };
     } catch (e) {
       if (e instanceof StoreBusyError) throw e;
       const message = (e as Error).message;
+      const cache =
+        target.kind === 'postgres'
+          ? readLocalCache(localCachePath(config.dataDir), (problem) => logger.warn({ problem }, 'the local cache cannot be read'))
+          : undefined;
+      if (cache?.genesisHash === genesis.hash) {
+        const db = describeStore(target);
+        logger.error(
+          { db, version: cache.checkpoint.version },
+          `${message}: serving reads from the state cached at this version, and trying again`,
+        );
+        const genesisRow = {
+          version: 0,
+          hash: genesis.hash,
+          text: canonicalJson(genesis.record),
+          payloadHash: genesis.record.payload_hash,
+        };
+        const cached = new SwitchingStore(new CachedStore(cache, genesisRow, `the PostgreSQL log at ${db} is unreachable`), {
+          connect: () => openStore(config),
+          failed: (err, retryInMs) => logger.error({ db, retry_in_ms: retryInMs }, `${err.message}: trying again`),
+        });
+        return { store: cached, cached };
+      }
       if (Date.now() + delay > giveUpAt)
         throw new StartError(
           target.kind === 'postgres' && config.storeConnectRetryMs > 0
@@ -130,16 +160,20 @@ export async function startRegistry(
   const file = target.kind === 'sqlite' ? target.path : undefined;
   if (file !== undefined && file !== ':memory:' && resolve(dirname(file)) === resolve(config.dataDir))
     mkdirSync(config.dataDir, { recursive: true });
-  const store = await openStoreRetrying(config, logger);
+  const { store, cached } = await openStoreRetrying(config, logger, genesis);
   let sweep: NodeJS.Timeout | undefined;
   let checking: Promise<void> = Promise.resolve();
   let pass: TamperPass | undefined;
   let checkpointer: Checkpointer | undefined;
   let follower: Follower | undefined;
+  /** Whether the start's integrity pass ran to its end and found nothing. */
+  let logVerified = false;
+  /** Set when the pass is stopped (a stop, a failed start): it ended without checking everything. */
+  let passStopped = false;
   try {
     const digest = await fastDigest();
     const loadStarted = performance.now();
-    const opened = await openLogFrom(store, genesis, digest);
+    const opened = cached ? await openCachedLog(store, genesis, digest) : await openLogFrom(store, genesis, digest);
     const view = opened.view;
     logger.info(
       {
@@ -155,6 +189,7 @@ export async function startRegistry(
     const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, {
       slowMs: config.storeSlowMs,
       timeoutMs: shared ? SHARED_STORE_TIMEOUT_MS : undefined,
+      shared,
     });
     // Metrics read the registry when scraped; the pieces they read are made below.
     const writeBlockers = (): string[] => {
@@ -177,7 +212,38 @@ export async function startRegistry(
     log.onWritten = (events) => metrics.audited(events);
     // Requests in flight are counted once, by the metrics' hooks; the guard reads that count.
     const guard = new LoadGuard(config, { logger, bodyLimit: BODY_LIMIT, inFlight: metrics });
-    const cursors = new ListingCursors(Buffer.from(await store.setting('cursor_key', () => randomBytes(32).toString('hex')), 'hex'));
+    const cursorKey = await store.setting('cursor_key', () => randomBytes(32).toString('hex'));
+    const cursors = new ListingCursors(Buffer.from(cursorKey, 'hex'));
+    /** Cluster mode: this instance's own checkpoint, for a start that finds the log unreachable
+     * (src/store/local-cache.ts). Written only from a verified state, never from the cache itself. */
+    const saveCache = (): void => {
+      if (!shared || !logVerified || !writer.trusted || cached?.onCache) return;
+      const kept = view.recentRecord(view.head.version);
+      if (!kept) return;
+      const started = performance.now();
+      const text = kept.body.toString('utf8');
+      const { info, entries } = checkpointOf(view, formatTime(Date.now()));
+      try {
+        writeLocalCache(localCachePath(config.dataDir), {
+          genesisHash: genesis.hash,
+          checkpoint: info,
+          record: {
+            version: info.version,
+            hash: info.hash,
+            text,
+            payloadHash: (JSON.parse(text) as { payload_hash: string }).payload_hash,
+          },
+          entries,
+          cursorKey,
+        });
+        logger.info(
+          { version: info.version, descriptors: entries.length, ms: Math.round(performance.now() - started) },
+          'local cache written',
+        );
+      } catch (err) {
+        logger.error({ err }, 'the local cache could not be written');
+      }
+    };
     const snapshots = new VersionSnapshots(store, genesis.payload.signer_set, undefined, digest, (problem) => writer.distrust(problem));
     const writer = new Writer({
       log,
@@ -216,6 +282,8 @@ export async function startRegistry(
         snapshots.forgetBelow(horizon);
       },
       leads: store.leads?.bind(store),
+      resign: store.resign?.bind(store),
+      checkpointed: () => saveCache(),
     });
     const points = checkpointer;
     writer.on('commit', () => points.afterCommit());
@@ -232,9 +300,21 @@ export async function startRegistry(
     // The worker thread opens the SQLite file; a log in memory or in PostgreSQL is checked in slices
     // here, and so is a short log, which is checked before reads are served: a worker thread would
     // take longer to start than the check takes.
-    const foreground = view.head.version <= (options.foregroundVerifyLimit ?? FOREGROUND_VERIFY_LIMIT);
-    pass = startTamperPass({ path: file, inProcess: foreground, store, view, genesisText, verifier, sink: writer });
-    checking = pass.done.then((findings) => {
+    const foreground = !cached && view.head.version <= (options.foregroundVerifyLimit ?? FOREGROUND_VERIFY_LIMIT);
+    const verifyLog = () => {
+      pass = startTamperPass({ path: file, inProcess: foreground, store, view, genesisText, verifier, sink: writer });
+      return pass.done;
+    };
+    if (cached)
+      writer.verifying(
+        `the PostgreSQL log is unreachable: serving reads from this instance's cache of version ${view.head.version} until it answers`,
+      );
+    // From the cache: the whole log is verified once it is reachable, writes waiting until then.
+    const verifying = cached ? cached.connected.then((ok) => (ok ? verifyLog() : undefined)) : verifyLog();
+    checking = verifying.then((findings) => {
+      // Closed while serving from the cache: nothing was verified.
+      if (findings === undefined) return;
+      logVerified = findings === 0 && !passStopped;
       logger[findings ? 'error' : 'info'](
         { version: view.head.version, findings, ms: Math.round(performance.now() - verifyStarted) },
         findings ? 'the log failed verification: writes are refused' : 'the log verified',
@@ -242,6 +322,7 @@ export async function startRegistry(
       // A log long past its latest checkpoint (one written before checkpoints, or with them off)
       // gets one as soon as it is trusted.
       points.afterCommit();
+      saveCache();
     });
     if (foreground) await checking;
     await writer.open();
@@ -310,17 +391,21 @@ export async function startRegistry(
         clearInterval(timer);
         // Streams never end by themselves: end them, or closing would wait for their clients.
         hub.close();
-        const stopping = Promise.all([pass?.stop(), points.stop(), following?.stop()]);
+        passStopped = true;
+        const stopping = Promise.all([pass?.stop(), points.stop(), following?.stop(), cached?.stopTrying()]);
         await spare.dropWhile(app.close());
         await stopping;
         await checking;
         await writer.drain();
+        // The next start may find the log unreachable: it starts from here.
+        saveCache();
         await store.close();
       },
     };
   } catch (e) {
     clearInterval(sweep);
-    await Promise.all([pass?.stop(), checkpointer?.stop(), follower?.stop()]);
+    passStopped = true;
+    await Promise.all([pass?.stop(), checkpointer?.stop(), follower?.stop(), cached?.stopTrying()]);
     await checking;
     await store.close();
     throw e;

@@ -29,6 +29,10 @@ export interface AuditedLogOptions {
    * of the client unanswered for good, and where whatever such a query did is read back by the next
    * catch-up. Unset: no limit (SQLite answers or throws). */
   timeoutMs?: number;
+  /** A shared log: a read that succeeds clears a failed write's problem too (what fails there is
+   * the database or the way to it, and a follower reads it every few seconds), and a write whose
+   * connection was lost may have been applied (the 503 says so). */
+  shared?: boolean;
 }
 
 /** The store's answer, or a rejection once `ms` have passed without one. */
@@ -50,6 +54,7 @@ export class AuditedLog {
   private problemFromRead = false;
   private readonly slowMs: number;
   private readonly timeoutMs: number | undefined;
+  private readonly shared: boolean;
   private readonly clock: () => number;
   /** When the store write under way began. */
   private writingSince: number | undefined;
@@ -65,6 +70,7 @@ export class AuditedLog {
   ) {
     this.slowMs = options.slowMs ?? DEFAULT_STORE_SLOW_MS;
     this.timeoutMs = options.timeoutMs;
+    this.shared = options.shared ?? false;
     this.clock = options.now ?? (() => performance.now());
   }
 
@@ -85,19 +91,30 @@ export class AuditedLog {
     return undefined;
   }
 
-  /** The sequence number of the audit head this log appends after (undefined: none yet). */
-  get auditSeq(): number | undefined {
-    return this.head?.seq;
+  /** The audit head this log appends after (null: none yet). */
+  get auditHead(): AuditHead | null {
+    return this.head;
   }
 
   /** Loads the audit head, refusing an audit log whose last event was edited. */
   async open(): Promise<void> {
-    this.head = await this.store.auditHead();
-    if (!this.head) return;
-    const [text] = await this.store.audit(this.head.seq, 1);
-    if (text === undefined || hashBytes(utf8Bytes(text)) !== this.head.hash) {
-      throw new IntegrityError(`audit event ${this.head.seq} does not hash to its stored hash: the audit log was edited`);
+    this.adopt(await this.readHead());
+  }
+
+  /** The store's audit head, checked as open() checks it, without appending after it yet. */
+  async readHead(): Promise<AuditHead | null> {
+    const head = await this.read((s) => s.auditHead());
+    if (!head) return null;
+    const [text] = await this.read((s) => s.audit(head.seq, 1));
+    if (text === undefined || hashBytes(utf8Bytes(text)) !== head.hash) {
+      throw new IntegrityError(`audit event ${head.seq} does not hash to its stored hash: the audit log was edited`);
     }
+    return head;
+  }
+
+  /** Appends after `head` from now on: the caller has read everything the log holds up to it. */
+  adopt(head: AuditHead | null): void {
+    this.head = head;
   }
 
   /** Chains `events` onto the audit log and writes them with `batch` in one transaction. */
@@ -141,7 +158,7 @@ export class AuditedLog {
     } catch (e) {
       throw this.unavailable(e, 'read');
     }
-    if (this.problemFromRead) this.storeProblem = undefined;
+    if (this.problemFromRead || this.shared) this.storeProblem = undefined;
     return result;
   }
 
@@ -149,7 +166,11 @@ export class AuditedLog {
     this.storeProblem = (e as Error).message;
     this.problemFromRead = what === 'read';
     this.log?.error({ err: e }, `the log could not be ${what}`);
-    return new RegistryError('Unavailable', `the log could not be ${what}; nothing was changed`, {
+    const outcome =
+      what === 'written' && this.shared
+        ? 'if the connection was lost as it committed, the change may have been applied: send it again, which is safe (a known proposal or approval answers with its status)'
+        : 'nothing was changed';
+    return new RegistryError('Unavailable', `the log could not be ${what}; ${outcome}`, {
       retryAfter: 1,
       reason: 'store_unavailable',
     });

@@ -10,7 +10,7 @@
 // after they settle.
 import { canonicalJson, formatTime } from '../core/encoding.js';
 import type { HeadView } from '../state/head-view.js';
-import type { CheckpointInfo, Store } from '../store/store.js';
+import type { CheckpointEntry, CheckpointInfo, Store } from '../store/store.js';
 import type { PipelineLog } from './audited-log.js';
 
 export interface RetentionOptions {
@@ -44,6 +44,26 @@ export interface CheckpointerOptions extends RetentionOptions {
   /** Shared logs: whether this instance does the maintenance now (Store.leads). The others only
    * follow the latest checkpoint, for their metrics. Absent: this one always does. */
   leads?: () => Promise<boolean>;
+  /** Shared logs: gives up the maintenance for another instance to take (Store.resign). */
+  resign?: () => Promise<void>;
+  /** Told of each new checkpoint of the log, made here or (shared logs) found made by another. */
+  checkpointed?: (info: CheckpointInfo) => void;
+}
+
+/** The checkpoint of the state `view` holds now (its head), made at `createdAt`. */
+export function checkpointOf(view: HeadView, createdAt: string): { info: CheckpointInfo; entries: CheckpointEntry[] } {
+  const head = view.head;
+  const entries = [...view.state.entries.values()].map((e) => ({ id: e.descriptor.id, changedIn: e.changedIn, json: e.json }));
+  const info: CheckpointInfo = {
+    version: head.version,
+    hash: head.hash,
+    stateRoot: head.stateRoot,
+    descriptorCount: entries.length,
+    createdAt,
+    signerSet: canonicalJson(view.state.signerSet),
+    signerHistory: canonicalJson(view.state.signerHistoryEntries),
+  };
+  return { info, entries };
 }
 
 /** Entries written per transaction, and versions pruned per statement: each a few milliseconds. */
@@ -66,6 +86,8 @@ export class Checkpointer {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Whether the entries left by a crash were dropped (at open, or once leading on a shared log). */
+  private orphansDropped = false;
 
   constructor(options: CheckpointerOptions) {
     this.o = options;
@@ -80,8 +102,15 @@ export class Checkpointer {
   /** Loads the latest checkpoint and deletes the entries a crash left without one. */
   async open(): Promise<void> {
     await this.refreshLatest();
-    // On a shared log, entries without a row may be the leader's build in progress.
-    if (!(await this.leads())) return;
+    // On a shared log, entries without a row may be the leader's build in progress: the leader
+    // drops them (dropOrphans), once it is trusted.
+    if (this.o.leads) return;
+    await this.dropOrphans();
+  }
+
+  /** Deletes the entries a crash left without a checkpoint row. */
+  private async dropOrphans(): Promise<void> {
+    this.orphansDropped = true;
     for (const version of await this.o.store.orphanCheckpointVersions()) {
       while ((await this.o.store.dropCheckpointEntries(version, SLICE)) > 0) await yieldToLoop();
       this.o.logger?.info({ version }, 'dropped a checkpoint left unfinished by a crash');
@@ -93,8 +122,11 @@ export class Checkpointer {
   }
 
   private async refreshLatest(): Promise<void> {
+    const before = this.latestCheckpoint?.version;
     this.latestCheckpoint = await this.o.store.latestCheckpoint();
     if (this.latestCheckpoint) this.lastMadeAt = Date.parse(this.latestCheckpoint.createdAt);
+    if (this.latestCheckpoint && before !== undefined && this.latestCheckpoint.version > before)
+      this.o.checkpointed?.(this.latestCheckpoint);
   }
 
   /** Seconds since the latest checkpoint (or this process's start) while commits wait for the
@@ -120,7 +152,9 @@ export class Checkpointer {
 
   /** The periodic tick: a checkpoint by time, and the pruning of settled payloads. */
   async tick(): Promise<void> {
-    if (this.stopped || !this.o.trusted()) return;
+    if (this.stopped) return;
+    // An instance that refuses writes does no maintenance: it lets another take the lock.
+    if (!this.o.trusted()) return void (await this.o.resign?.());
     if (this.o.intervalMs > 0 && this.uncovered > 0 && this.now() - this.lastMadeAt >= this.o.intervalMs) void this.kick();
     if ((this.o.settledUnpruned?.() ?? 1) === 0 || !(await this.leads())) return;
     const pruned = await this.o.store.pruneSettledProposals(this.now() - this.o.settledTtlMs, SLICE);
@@ -138,11 +172,17 @@ export class Checkpointer {
       try {
         do {
           this.again = false;
-          if (this.stopped || !this.o.trusted()) return;
+          if (this.stopped) return;
+          if (!this.o.trusted()) {
+            // An instance that refuses writes does no maintenance: it lets another take the lock.
+            await this.o.resign?.();
+            return;
+          }
           if (this.o.leads) {
             // Another instance may have made checkpoints since: build on the latest.
             await this.refreshLatest();
             if (!(await this.o.leads())) return;
+            if (!this.orphansDropped) await this.dropOrphans();
           }
           await this.build();
           await this.applyRetention();
@@ -173,15 +213,12 @@ export class Checkpointer {
     const head = view.head;
     if (this.latestCheckpoint && this.latestCheckpoint.version >= head.version) return;
     const started = performance.now();
-    const entries = [...view.state.entries.values()];
-    const signerSet = canonicalJson(view.state.signerSet);
-    const signerHistory = canonicalJson(view.state.signerHistoryEntries);
+    // Taken at once: the entries are immutable, so this is the state at head.version however far
+    // the head moves while they are written.
+    const { info: taken, entries } = checkpointOf(view, '');
     try {
       for (let i = 0; i < entries.length; i += SLICE) {
-        await store.addCheckpointEntries(
-          head.version,
-          entries.slice(i, i + SLICE).map((e) => ({ id: e.descriptor.id, changedIn: e.changedIn, json: e.json })),
-        );
+        await store.addCheckpointEntries(head.version, entries.slice(i, i + SLICE));
         await yieldToLoop();
         // Stopped halfway: the entries stay without a row, and the next start deletes them.
         if (this.stopped) return;
@@ -191,17 +228,10 @@ export class Checkpointer {
       while ((await store.dropCheckpointEntries(head.version, SLICE).catch(() => 0)) > 0) await yieldToLoop();
       throw e;
     }
-    const info: CheckpointInfo = {
-      version: head.version,
-      hash: head.hash,
-      stateRoot: head.stateRoot,
-      descriptorCount: entries.length,
-      createdAt: formatTime(this.now()),
-      signerSet,
-      signerHistory,
-    };
+    const info: CheckpointInfo = { ...taken, createdAt: formatTime(this.now()) };
     await store.sealCheckpoint(info);
     this.latestCheckpoint = info;
+    this.o.checkpointed?.(info);
     this.lastMadeAt = this.now();
     this.o.logger?.info(
       { version: info.version, descriptors: info.descriptorCount, ms: Math.round(performance.now() - started) },

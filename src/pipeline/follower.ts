@@ -25,6 +25,8 @@ export class Follower {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Attempts to listen that failed in a row: logged at the first only. */
+  private listenFailures = 0;
   /** Catch-ups that failed in a row (the database away): logged at the first only. */
   private failures = 0;
   /** Catch-ups done (for tests and metrics). */
@@ -55,8 +57,11 @@ export class Follower {
       .then((unlisten) => {
         if (this.stopped) return void unlisten().catch(() => {});
         this.unlisten = unlisten;
+        this.listenFailures = 0;
       })
-      .catch((err: unknown) => this.o.logger?.error({ err }, 'cannot listen for commits: following by polling until it can'))
+      .catch((err: unknown) => {
+        if (this.listenFailures++ === 0) this.o.logger?.error({ err }, 'cannot listen for commits: following by polling until it can');
+      })
       .finally(() => {
         this.listening = undefined;
       });

@@ -210,22 +210,22 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   private async load(): Promise<string[]> {
     for (;;) {
       // The audit head first: what is read after it is at least as new, so a write chained on it
-      // either finds the log as read, or conflicts (and the next load reads it again).
-      await this.log.open();
+      // either finds the log as read, or conflicts (and the next load reads it again). It is
+      // adopted last: a load that fails half-way leaves the old one, so the next step loads again.
+      const auditHead = await this.log.readHead();
       if (this.shared) {
         await this.followLog();
         await this.checkHeadKept();
       }
-      const store = this.log.store;
-      this.settledUnpruned = await store.unprunedSettledCount();
-      const lastFreeze = await store.lastFreezeEvent();
+      this.settledUnpruned = await this.log.read((s) => s.unprunedSettledCount());
+      const lastFreeze = await this.log.read((s) => s.lastFreezeEvent());
       this.freeze = freezeStateOf(lastFreeze === undefined ? undefined : (JSON.parse(lastFreeze) as AuditEvent));
       const known = new Map(this.pending);
       this.pending.clear();
       const offBase: string[] = [];
       let behind = false;
       for (let after = 0; ;) {
-        const page = await store.proposals({ status: 'pending', afterSeq: after, limit: PAGE });
+        const page = await this.log.read((s) => s.proposals({ status: 'pending', afterSeq: after, limit: PAGE }));
         for (const p of page) {
           if (p.baseVersion !== this.view.head.version) {
             if (p.baseVersion > this.view.head.version) behind = true;
@@ -240,7 +240,9 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
         after = page[page.length - 1]!.seq;
       }
       // Another instance committed while the proposals were read: follow it, and read them again.
-      if (!(this.shared && behind)) return offBase;
+      if (this.shared && behind) continue;
+      this.log.adopt(auditHead);
+      return offBase;
     }
   }
 
@@ -255,6 +257,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
    * Runs in the queue; the follower calls it when told of a commit, and every few seconds. */
   catchUp(): Promise<void> {
     return this.enqueue(async () => {
+      await this.checkHeadKept();
       if ((await this.followLog()) > 0) this.pending.clear();
     });
   }
@@ -519,7 +522,8 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
       let lost = false;
       for (let attempt = 1; ; attempt++) {
         const head = lost ? undefined : await this.log.read((s) => s.auditHead());
-        if (lost || head?.seq !== this.log.auditSeq) await this.load();
+        const held = this.log.auditHead;
+        if (lost || head?.seq !== held?.seq || head?.hash !== held?.hash) await this.load();
         try {
           return await step();
         } catch (e) {

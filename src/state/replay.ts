@@ -72,6 +72,24 @@ export async function openLogFrom(store: Store, genesis: CheckedGenesis, digest?
   return { view, checkpoint: undefined, replayed, checkpointProblem: problems.join('; ') || undefined };
 }
 
+/** Cluster mode, a start while the shared log is unreachable: the view of the one checkpoint a
+ * CachedStore holds, its record as the head (src/store/local-cache.ts). Its state must hash to
+ * the record's state_root, and the record bytes to its hash; anything else is an IntegrityError. */
+export async function openCachedLog(store: Store, genesis: CheckedGenesis, digest?: Digest32): Promise<OpenedLog> {
+  const text = canonicalJson(genesis.record);
+  const c = await store.latestCheckpoint();
+  if (!c) throw new IntegrityError('the cache holds no checkpoint', 0);
+  const view = new HeadView(genesis, text, digest);
+  try {
+    const head = await loadCheckpoint(store, view, c);
+    view.setHead(head.record, head.hash, head.text);
+  } catch (e) {
+    if (e instanceof CheckpointProblem) throw new IntegrityError(`the cached ${e.message}`, c.version);
+    throw e;
+  }
+  return { view, checkpoint: c, replayed: 0, checkpointProblem: undefined };
+}
+
 class CheckpointProblem extends Error {}
 
 /** Loads checkpoint `c`'s state into a fresh view: its record must be the one the log holds at

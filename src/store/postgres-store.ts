@@ -154,7 +154,13 @@ const toSummary = (row: ProposalRow): ProposalSummary => ({
 function conflictOf(e: unknown): WriteConflict | undefined {
   if (e instanceof WriteConflict) return e;
   const { code, message } = e as { code?: unknown; message?: unknown };
-  if (code === '23505' || (code === '23000' && typeof message === 'string' && message.includes('must be contiguous')))
+  // 40P01 deadlock_detected, 40001 serialization_failure: PostgreSQL rolled the transaction back.
+  if (
+    code === '23505' ||
+    code === '40P01' ||
+    code === '40001' ||
+    (code === '23000' && typeof message === 'string' && message.includes('must be contiguous'))
+  )
     return new WriteConflict(`another instance wrote first (${String(message)})`);
   return undefined;
 }
@@ -204,16 +210,23 @@ export class PostgresStore implements Store {
   async leads(): Promise<boolean> {
     if (this.closing) return false;
     try {
-      // The client reconnects by itself, and a new session does not hold the old one's lock: ask
-      // the database whether this session holds it (the only lock it takes) before taking it.
+      // Asked of the database each time: the client reconnects by itself, and a new session does
+      // not hold the old one's lock. A session that holds it already gets true (and holds it once
+      // more: it is released whole when the session ends, or by resign()).
       const [row] = await this.leadSql<{ locked: boolean }[]>`
-        SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)
-          OR pg_try_advisory_lock(hashtextextended(${MAINTENANCE_LOCK}, 0)) AS locked`;
+        SELECT pg_try_advisory_lock(hashtextextended(${MAINTENANCE_LOCK}, 0)) AS locked`;
       this.leading = row?.locked === true;
     } catch {
       this.leading = false;
     }
     return this.leading;
+  }
+
+  /** Gives the maintenance lock up, for another instance to take (this one refuses writes). */
+  async resign(): Promise<void> {
+    if (!this.leading || this.closing) return;
+    this.leading = false;
+    await this.leadSql`SELECT pg_advisory_unlock_all()`.catch(() => {});
   }
 
   /** Throws unless this store may do maintenance writes: it holds the maintenance lock. */
@@ -413,15 +426,26 @@ export class PostgresStore implements Store {
           // Delivered when the transaction commits, never if it rolls back.
           statements.push(tx`SELECT pg_notify(${COMMIT_CHANNEL}, ${String(c.version)})`);
         }
-        const changes = (batch.statusChanges ?? []).map((s) => {
+        // In id order, in every transaction: two that settle the same proposals lock them in the
+        // same order, so one waits for the other instead of deadlocking.
+        const sorted = [...(batch.statusChanges ?? [])].sort((a, b) =>
+          a.proposalId < b.proposalId ? -1 : a.proposalId > b.proposalId ? 1 : 0,
+        );
+        const changes = sorted.map((s) => {
           statements.push(tx`
             UPDATE proposals SET status = ${s.status}, version = ${s.version ?? null}, settled_at = ${settledAt}
             WHERE id = ${s.proposalId} AND status = 'pending'`);
           return { id: s.proposalId, at: statements.length - 1 };
         });
+        // The events chain onto the event the log holds before them, not only onto its number: an
+        // instance whose memory forked from the log (a restored database) cannot append.
+        const first = batch.audit[0];
+        const link = first && first.event.seq > 1 ? statements.push(tx`SELECT hash FROM audit WHERE seq = ${first.event.seq - 1}`) - 1 : -1;
         for (const e of batch.audit)
           statements.push(tx`INSERT INTO audit (seq, hash, event) VALUES (${e.event.seq}, ${e.hash}, ${e.text})`);
         const results = await Promise.all(statements);
+        if (first && link >= 0 && (results[link]?.[0] as { hash?: string } | undefined)?.hash !== first.event.prev_hash)
+          throw new WriteConflict(`audit event ${first.event.seq - 1} is not the one this instance chained onto`);
         // Another process settled it first (a status moves once, so it was not this one).
         for (const { id, at } of changes) if (results[at]?.count !== 1) throw new WriteConflict(`proposal ${id} is not pending`);
       });

@@ -140,6 +140,8 @@ export interface Store {
   /** Shared logs (PostgreSQL) only: whether this process does the maintenance (checkpoints,
    * retention) now. One process at a time does; absent, this one always does. */
   leads?(): Promise<boolean>;
+  /** Shared logs only: gives the maintenance up for another process to take. */
+  resign?(): Promise<void>;
   /** Shared logs only: calls `onCommit` with each version any process commits from now on, and
    * `onListening` whenever listening (re)starts (what was sent meanwhile is lost: catch up then).
    * Resolves to a function that stops. Absent, this process is the log's only writer. */

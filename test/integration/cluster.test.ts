@@ -14,7 +14,7 @@ import { checkAuditChain, readAudit } from '../helpers/audit.js';
 import { approve, genesisRecord, proposal, put, signers, type TestSigner } from '../helpers/fixtures.js';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import type { HeadJson } from '../helpers/responses.js';
-import { request, startTestRegistry, type TestRegistry } from '../helpers/server.js';
+import { request, startTestRegistry, tempDir, type TestRegistry } from '../helpers/server.js';
 import { subscribe, type SseStream } from '../helpers/sse.js';
 
 const SKIP = postgresSkipReason();
@@ -345,6 +345,62 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       timeout: 10_000,
       interval: 10,
     });
+  }, 60_000);
+
+  it('starts from its own cache when the database refuses connections: reads at once, writes once it is back and verified', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('cached', [alice], 1);
+    const dir = tempDir();
+    const config = { store: url, followPollMs: 50 };
+    const commit = async (reg: TestRegistry, id: string) => {
+      const p = proposal('cached', (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json, [put(id)]);
+      const r = await request<Answer>(reg.url, 'POST', '/registry/proposals', { payload: p, approvals: [approve(alice, hashOf(p))] });
+      expect(r.json.status, r.text).toBe('committed');
+      return r.json.version!;
+    };
+    const first = await startTestRegistry(g, { dir, config });
+    await first.verified;
+    await commit(first, 'svc-1');
+    await commit(first, 'svc-2');
+    const cachedHead = (await request<HeadJson>(first.url, 'GET', '/registry/head')).json;
+    // A graceful stop leaves the cache at the head.
+    await first.close();
+    const other = await startTestRegistry(g, { config });
+    running.push(other);
+    await other.verified;
+    expect(await commit(other, 'svc-3')).toBe(3);
+    await server.halt();
+
+    const again = await startTestRegistry(g, { dir, config });
+    running.push(again);
+    expect((await request<HeadJson>(again.url, 'GET', '/registry/head')).json).toEqual(cachedHead);
+    expect((await request(again.url, 'GET', '/registry/descriptors/svc-2')).status).toBe(200);
+    const ready = await request<{ read: boolean; write: boolean; reasons: string[] }>(again.url, 'GET', '/readyz');
+    expect(ready.json).toMatchObject({ read: true, write: false });
+    expect(ready.json.reasons.join('\n')).toMatch(/unreachable: serving reads from this instance's cache of version 2/);
+    // What the cache does not hold, and writes, answer 503 with Retry-After.
+    const older = await request(again.url, 'GET', '/registry/1');
+    expect(older.status).toBe(503);
+    expect(Number(older.headers.get('retry-after'))).toBeGreaterThan(0);
+    const next = proposal('cached', cachedHead, [put('svc-x')]);
+    expect(
+      (await request(again.url, 'POST', '/registry/proposals', { payload: next, approvals: [approve(alice, hashOf(next))] })).status,
+    ).toBe(503);
+
+    await server.resume();
+    // Connected, it follows the log from its cached head (version 3, committed meanwhile), verifies
+    // the log, and takes writes.
+    await again.verified;
+    await vi.waitFor(async () => expect((await request<HeadJson>(again.url, 'GET', '/registry/head')).json.version).toBe(3), {
+      timeout: 20_000,
+      interval: 20,
+    });
+    await vi.waitFor(async () => expect((await request<{ write: boolean }>(again.url, 'GET', '/readyz')).json.write).toBe(true), {
+      timeout: 20_000,
+      interval: 20,
+    });
+    expect((await request(again.url, 'GET', '/registry/1')).status).toBe(200);
+    expect(await commit(again, 'svc-4')).toBe(4);
   }, 60_000);
 
   it('retries a database that refuses connections at start, with back-off, and starts once it is up', async () => {
