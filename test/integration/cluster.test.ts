@@ -8,7 +8,8 @@ import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { canonicalJson, hashOf } from '../../src/core/encoding.js';
-import { buildCommitRecord } from '../../src/core/records.js';
+import { buildCommitRecord, checkGenesisRecord } from '../../src/core/records.js';
+import { planOps, RegistryState } from '../../src/core/state.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
 import { checkAuditChain, readAudit } from '../helpers/audit.js';
 import { approve, genesisRecord, proposal, put, signers, type TestSigner } from '../helpers/fixtures.js';
@@ -63,7 +64,8 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
     return sql;
   };
   const head = async (reg: TestRegistry) => (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
-  const ready = async (reg: TestRegistry) => (await request<{ write: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz')).json;
+  const ready = async (reg: TestRegistry) =>
+    (await request<{ read: boolean; write: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz')).json;
   const submit = (reg: TestRegistry, payload: object, approvals: object[]) =>
     request<Answer>(reg.url, 'POST', '/registry/proposals', { payload, approvals });
 
@@ -188,11 +190,69 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
     expect(third === 'started').toBe(stored!.hash === hashOf(g));
   });
 
-  it('catches up on a commit whose notification was lost while its listening connection was down', async () => {
+  it('finds a commit that was never notified: the catch-up reads every record after the head', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('silent', [alice], 1);
+    const [a, b] = (await cluster(g, url, 2, { followPollMs: 50 })) as [TestRegistry, TestRegistry];
+    const onA = await watch(a);
+    const onB = await watch(b);
+    // A valid commit written straight into the log, without its NOTIFY (and without the proposal
+    // and audit rows a registry writes with it: the followers read the records alone).
+    const p = proposal('silent', await head(a), [put('quiet')]);
+    const state = new RegistryState(checkGenesisRecord(g).payload.signer_set);
+    const delta = planOps(state, p.ops, 1);
+    const record = buildCommitRecord({
+      registryId: 'silent',
+      version: 1,
+      prevHash: (await head(a)).hash,
+      payload: p,
+      payloadHash: hashOf(p),
+      approvals: [approve(alice, hashOf(p))],
+      stateRoot: state.rootAfter(delta),
+      committedAt: new Date().toISOString(),
+    });
+    const sql = raw(url);
+    await sql`INSERT INTO commits (version, hash, payload_hash, record) VALUES (1, ${hashOf(record)}, ${record.payload_hash}, ${canonicalJson(record)})`;
+    await onA.waitFor((s) => s.versions.includes(1), 'version 1 on a');
+    await onB.waitFor((s) => s.versions.includes(1), 'version 1 on b');
+    expect((await head(b)).hash).toBe(hashOf(record));
+    expect((await request(b.url, 'GET', '/registry/descriptors/quiet')).status).toBe(200);
+  });
+
+  it('starts an instance while others commit: it verifies the log and follows it, and takes writes', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('rolling', [alice], 1);
+    const a = await start(g, url);
+    let stop = false;
+    let committed = 0;
+    const writing = (async () => {
+      while (!stop) {
+        const p = proposal('rolling', await head(a), [put(`svc-${committed}`)]);
+        const r = await submit(a, p, [approve(alice, hashOf(p))]);
+        if (r.json.status === 'committed') committed++;
+      }
+    })();
+    const onA = await watch(a);
+    await onA.waitFor((s) => s.versions.length >= 5, '5 commits before the start');
+    // Started while a commits, with the integrity pass run in the background (as a long log's is).
+    const b = await startTestRegistry(g, { config: { store: url }, foregroundVerifyLimit: 0 });
+    running.push(b);
+    const onB = await watch(b);
+    await b.verified;
+    await onB.waitFor((s) => s.versions.length >= 5, '5 commits followed by b');
+    stop = true;
+    await writing;
+    expect(await ready(b)).toEqual({ read: true, write: true, reasons: [] });
+    await vi.waitFor(async () => expect(await head(b)).toEqual(await head(a)), { timeout: 10_000, interval: 50 });
+    const p = proposal('rolling', await head(b), [put('from-b')]);
+    expect((await submit(b, p, [approve(alice, hashOf(p))])).json.status).toBe('committed');
+  }, 60_000);
+
+  it('keeps following after its listening connection is cut', async () => {
     const url = await server.createDatabase();
     const g = genesisRecord('lost', [alice], 1);
     const a = await start(g, url);
-    // No poll worth the name: only the reconnect's catch-up can find the commit.
+    // No poll worth the name: the client listens again on a new connection (and catches up then).
     const b = await start(g, url, { followPollMs: 3_600_000 });
     const onB = await watch(b);
     const sql = raw(url);

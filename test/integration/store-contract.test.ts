@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { chainAuditEvent, type AuditHead, type ChainedEvent } from '../../src/core/audit.js';
 import { canonicalJson, formatTime, hashOf } from '../../src/core/encoding.js';
 import type { AuditKind } from '../../src/core/schemas.js';
-import { ConfigError, StartError, StoreBusyError } from '../../src/errors.js';
+import { ConfigError, StartError, StoreBusyError, WriteConflict } from '../../src/errors.js';
 import { describeStore, openStore, storeTarget } from '../../src/store/open-store.js';
 import { migratePostgres, POSTGRES_MIGRATIONS_DIR, PostgresStore } from '../../src/store/postgres-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -707,6 +707,39 @@ describe.skipIf(SKIP_POSTGRES !== undefined)('the PostgreSQL backend', () => {
     expect(await client`SELECT version FROM schema_migrations`).toEqual([{ version: 1 }]);
     expect(await client`SELECT to_regclass('two') AS t`).toEqual([{ t: null }]);
     expect(await client`SELECT COUNT(*)::integer AS n FROM one`).toEqual([{ n: 0 }]);
+  });
+
+  it('lets one of two processes appending at the same place in: the other fails whole with WriteConflict', async () => {
+    const url = await server!.createDatabase();
+    const first = await PostgresStore.open(url);
+    cleanups.push(() => first.close());
+    const second = await PostgresStore.open(url);
+    cleanups.push(() => second.close());
+    const one = new Log(first);
+    const two = new Log(second);
+    await one.genesis();
+    // Both chain onto the same audit head: the one that writes first wins.
+    await one.commit(putPayload(1, 'a'));
+    const lost = await two.store.write({ proposal: newProposal(putPayload(1, 'b')), audit: two.peek(['proposal_received']) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(lost).toBeInstanceOf(WriteConflict);
+    expect(await second.proposal(hashOf(putPayload(1, 'b')))).toBeUndefined();
+    // The next commit at the same version, chained on the right audit head: the version is taken.
+    two.head = await second.auditHead();
+    const taken = await second.write({ commit: commitOf(1, putPayload(1, 'c')), audit: [two.event('thawed')] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(taken).toBeInstanceOf(WriteConflict);
+    expect((await second.commit(1))?.hash).toBe((await first.commit(1))?.hash);
+    // An event chained on another event than the log's (a fork): refused though its number is free.
+    const forked = chainAuditEvent(
+      { seq: (await second.auditHead())!.seq, hash: 'b3:not-the-head' },
+      { at: formatTime(T0), kind: 'thawed' },
+    );
+    await expect(second.write({ audit: [forked] })).rejects.toBeInstanceOf(WriteConflict);
   });
 
   it('shares a log between processes: one does the maintenance, and another takes over when its session is gone', async () => {
