@@ -371,7 +371,8 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
    * next write is what finds out that it works again. */
   admit(): void {
     this.refuseUntrusted();
-    if (this.freeze.frozen) throw frozenError(this.freeze);
+    // On a shared log another instance may have thawed it since: the step decides, once caught up.
+    if (this.freeze.frozen && !this.shared) throw frozenError(this.freeze);
     if (this.log.stuck()) {
       throw new RegistryError('Unavailable', `the log is not taking writes: ${this.log.slowness() ?? 'a store write is stuck'}`, {
         retryAfter: 5,

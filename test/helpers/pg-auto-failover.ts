@@ -29,6 +29,7 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { freePort } from './nginx.js';
+import { owner } from './postgres.js';
 
 const run = promisify(execFile);
 
@@ -134,18 +135,6 @@ function pgAutoctl(): string | undefined {
 export function autoFailoverSkipReason(): string | undefined {
   if ((autoFailoverBinDir() !== undefined && pgAutoctl() !== undefined) || process.env.CI) return undefined;
   return `${MISSING}; skipped outside CI`;
-}
-
-/** The uid and gid pg_autoctl runs as: ours, or the postgres user's when we are root. */
-function owner(): { uid: number; gid: number; asRoot: boolean } {
-  const uid = process.getuid?.() ?? -1;
-  if (uid !== 0) return { uid, gid: process.getgid?.() ?? -1, asRoot: false };
-  const id = (flag: string): number => {
-    const r = spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`running as root, PostgreSQL needs the "postgres" user, which does not exist: ${r.stderr.trim()}`);
-    return Number(r.stdout.trim());
-  };
-  return { uid: id('-u'), gid: id('-g'), asRoot: true };
 }
 
 // Processes, from /proc (Linux: Debian's packages are what this harness runs anyway).

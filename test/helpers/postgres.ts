@@ -53,7 +53,7 @@ export function postgresSkipReason(): string | undefined {
 }
 
 /** The uid and gid PostgreSQL's processes run as: ours, or the postgres user's when we are root. */
-function owner(): { uid: number; gid: number; asRoot: boolean } {
+export function owner(): { uid: number; gid: number; asRoot: boolean } {
   const uid = process.getuid?.() ?? -1;
   if (uid !== 0) return { uid, gid: process.getgid?.() ?? -1, asRoot: false };
   const id = (flag: string): number => {

@@ -248,6 +248,24 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
     expect((await submit(b, p, [approve(alice, hashOf(p))])).json.status).toBe('committed');
   }, 60_000);
 
+  it('freezes and thaws every instance: the freeze is an event of the shared log', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('frozen', [alice], 1);
+    const token = 'operator-token-of-the-cluster-test';
+    const [a, b] = (await cluster(g, url, 2, { operatorToken: token })) as [TestRegistry, TestRegistry];
+    const auth = { authorization: `Bearer ${token}` };
+    expect((await request(a.url, 'POST', '/ops/freeze', { reason: 'key rotation' }, auth)).status).toBe(200);
+    // b refuses the next write, and says why, without being told anything but the log.
+    const p = proposal('frozen', await head(b), [put('x')]);
+    const refused = await submit(b, p, [approve(alice, hashOf(p))]);
+    expect(refused.status).toBe(503);
+    expect(refused.text).toMatch(/frozen/);
+    expect((await ready(b)).reasons.join('\n')).toMatch(/^frozen: key rotation/m);
+    expect((await request(b.url, 'POST', '/ops/thaw', { reason: 'done' }, auth)).status).toBe(200);
+    const again = await submit(a, p, [approve(alice, hashOf(p))]);
+    expect(again.json).toMatchObject({ status: 'committed', version: 1 });
+  });
+
   it('keeps following after its listening connection is cut', async () => {
     const url = await server.createDatabase();
     const g = genesisRecord('lost', [alice], 1);
