@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { ApprovalVerifier } from './core/crypto.js';
 import { canonicalJson, formatTime } from './core/encoding.js';
-import { IntegrityError } from './core/errors.js';
+import { IntegrityError, RegistryError } from './core/errors.js';
 import { fastDigest } from './core/fast-digest.js';
 import { checkGenesisRecord, type CheckedGenesis } from './core/records.js';
 import { StartError, StoreBusyError } from './errors.js';
@@ -83,6 +83,28 @@ export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir' | 'store'>):
 const EXPIRY_SWEEP_MS = 1000;
 /** See AuditedLogOptions.timeoutMs: longer than any statement of a healthy database takes. */
 const SHARED_STORE_TIMEOUT_MS = 30_000;
+
+/** The store as the read routes use it: a read that fails (the database away) is a 503 with
+ * Retry-After and the reason, like a failed write, not an internal error. */
+function readsAnswer503(store: Store): Store {
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch((e: unknown) => {
+          if (e instanceof RegistryError) throw e;
+          throw new RegistryError('Unavailable', `the log could not be read: ${(e as Error).message}`, {
+            retryAfter: 1,
+            reason: 'store_unavailable',
+          });
+        });
+      };
+    },
+  });
+}
 
 /** Opens the log; a PostgreSQL log that cannot be reached is tried again with back-off (from
  * 250 ms, doubling, up to 5 s between tries) for `storeConnectRetryMs`, each failure logged. When
@@ -244,7 +266,9 @@ export async function startRegistry(
         logger.error({ err }, 'the local cache could not be written');
       }
     };
-    const snapshots = new VersionSnapshots(store, genesis.payload.signer_set, undefined, digest, (problem) => writer.distrust(problem));
+    const snapshots = new VersionSnapshots(readsAnswer503(store), genesis.payload.signer_set, undefined, digest, (problem) =>
+      writer.distrust(problem),
+    );
     const writer = new Writer({
       log,
       view,
@@ -356,7 +380,7 @@ export async function startRegistry(
         view,
         writer,
         log,
-        store,
+        store: readsAnswer503(store),
         snapshots,
         cursors,
         hub,

@@ -47,7 +47,8 @@ const MIGRATION_LOCK = 'signed-registry: migrations';
 export interface PostgresOptions {
   /** Connections for reads and writes (the owner lock holds one more). Default 10. */
   maxConnections?: number;
-  /** Seconds to wait for a connection. Default 30. */
+  /** Seconds to wait for a connection. Default 10: a host that does not answer (a machine lost
+   * during a failover) delays the next host of a multi-host URL by this much. */
   connectTimeout?: number;
 }
 
@@ -79,7 +80,7 @@ function connect(url: string, options: PostgresOptions, extra: ClientOptions): S
   const pick: ClientOptions = multiHost && !/[?&]target_session_attrs=/.test(url) ? { target_session_attrs: 'primary' } : {};
   return postgres(url, {
     max: options.maxConnections ?? 10,
-    connect_timeout: options.connectTimeout ?? 30,
+    connect_timeout: options.connectTimeout ?? 10,
     types: { bigint: BIGINT_AS_NUMBER },
     // The migrations' notices (IF NOT EXISTS …) are not the operator's business.
     onnotice: () => {},

@@ -397,6 +397,11 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       expect(r.json.reasons.join('\n')).toMatch(/^store: /m);
       expect((await request<HeadJson>(reg.url, 'GET', '/registry/head')).json.version).toBe(1);
       expect((await request(reg.url, 'GET', '/registry/descriptors/svc')).status).toBe(200);
+      // What only the log holds answers 503 with the reason, not an internal error.
+      const audit = await request<{ error: { code: string; message: string } }>(reg.url, 'GET', '/registry/audit');
+      expect(audit.status).toBe(503);
+      expect(audit.json.error.message).toMatch(/^the log could not be read: /);
+      expect(Number(audit.headers.get('retry-after'))).toBeGreaterThan(0);
       const next = proposal('away', (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json, [put('more')]);
       const w = await request(reg.url, 'POST', '/registry/proposals', { payload: next, approvals: [approve(alice, hashOf(next))] });
       expect(w.status, w.text).toBe(503);
