@@ -1,6 +1,7 @@
 // A real shared cache in front of a registry: Debian's nginx (nginx-light) with proxy_cache,
 // run as a child process from a temp directory — not the system service.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -122,9 +123,9 @@ export async function startCachingProxy(upstream: string): Promise<CachingProxy>
     async stop() {
       const done = exited(child);
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      // Its exit, or SIGKILL once 3 s have passed without it.
+      await once(child, 'exit', { signal: AbortSignal.timeout(3000) }).catch(() => child.kill('SIGKILL'));
       await done;
-      clearTimeout(timer);
       rmSync(dir, { recursive: true, force: true });
     },
   };
