@@ -36,9 +36,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { generateKeyPair, signApproval } from '../dist/core/crypto.js';
-import { formatTime, hashOf } from '../dist/core/encoding.js';
+import { hashOf } from '../dist/core/encoding.js';
 import { startPostgres } from './lib/postgres.mjs';
-import { Client, perfConfig, seedDescriptor } from './lib/registry.mjs';
+import { Client, perfConfig, proposal, REGISTRY_ID, seedDescriptor } from './lib/registry.mjs';
 import { serveRegistry, writeGenesis } from './lib/serve.mjs';
 
 const { values } = parseArgs({
@@ -63,7 +63,6 @@ const CONNECTIONS = Number(values.connections);
 const ROUNDS = Number(values.rounds);
 const INSTANCES = 3;
 
-const REGISTRY_ID = 'cluster';
 const alice = { id: 'alice', ...generateKeyPair() };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
@@ -112,18 +111,7 @@ async function stop(server) {
 // -- proposals -------------------------------------------------------------------------------------
 
 function submission(head, ops) {
-  const t = Date.now();
-  const payload = {
-    type: 'registry.proposal',
-    schema_version: 1,
-    registry_id: REGISTRY_ID,
-    base_version: head.version,
-    base_hash: head.hash,
-    ops,
-    reason: 'perf:cluster',
-    created_at: formatTime(t),
-    expires_at: formatTime(t + 3600_000),
-  };
+  const payload = proposal(head, ops);
   return JSON.stringify({ payload, approvals: [{ signer_id: alice.id, sig: signApproval(alice.secretKey, hashOf(payload)) }] });
 }
 

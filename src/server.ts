@@ -27,7 +27,7 @@ import { openCachedLog, openLogFrom } from './state/replay.js';
 import { VersionSnapshots } from './state/version-snapshots.js';
 import { Hub } from './stream/hub.js';
 import { CachedStore, localCachePath, readLocalCache, writeLocalCache } from './store/local-cache.js';
-import { describeStore, openStore, storeTarget } from './store/open-store.js';
+import { backoff, describeStore, openStore, storeTarget } from './store/open-store.js';
 import { SwitchingStore } from './store/switching-store.js';
 import type { Store } from './store/store.js';
 import { SERVICE_VERSION } from './version.js';
@@ -117,7 +117,9 @@ async function openStoreRetrying(
 ): Promise<{ store: Store; cached?: SwitchingStore }> {
   const target = storeTarget(config);
   const giveUpAt = Date.now() + (target.kind === 'postgres' ? config.storeConnectRetryMs : 0);
-  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+  const delays = backoff();
+  for (;;) {
+    const delay = delays.next().value;
     try {
       return { store: await openStore(config) };
     } catch (e) {

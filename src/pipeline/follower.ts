@@ -29,8 +29,6 @@ export class Follower {
   private listenFailures = 0;
   /** Catch-ups that failed in a row (the database away): logged at the first only. */
   private failures = 0;
-  /** Catch-ups done (for tests and metrics). */
-  caughtUp = 0;
 
   constructor(options: FollowerOptions) {
     this.o = options;
@@ -80,7 +78,6 @@ export class Follower {
         do {
           this.again = false;
           await this.o.writer.catchUp();
-          this.caughtUp++;
           if (this.failures > 0) this.o.logger?.info({ failures: this.failures }, 'following the log again');
           this.failures = 0;
         } while (this.again && !this.stopped);

@@ -36,3 +36,9 @@ export async function openStore(config: Pick<Config, 'store' | 'db' | 'synchrono
   if (target.kind === 'sqlite') return new SqliteStore({ path: target.path, synchronous: config.synchronous });
   return PostgresStore.open(target.url, options);
 }
+
+/** The waits between attempts to reach a log that refuses connections: 250 ms, doubling, then 5 s
+ * for as long as the caller goes on. */
+export function* backoff(): Generator<number, never> {
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) yield delay;
+}

@@ -5,6 +5,7 @@
 // checked before it is served, and the log must still hold the cached head.
 import type { AuditHead } from '../core/audit.js';
 import type { CachedStore } from './local-cache.js';
+import { backoff } from './open-store.js';
 import type {
   CheckpointEntry,
   CheckpointInfo,
@@ -46,7 +47,9 @@ export class SwitchingStore implements Store {
   }
 
   private async keepTrying(): Promise<boolean> {
-    for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    const delays = backoff();
+    for (;;) {
+      const delay = delays.next().value;
       if (this.closed) return false;
       try {
         const store = await this.o.connect();
@@ -70,7 +73,7 @@ export class SwitchingStore implements Store {
   }
 
   leads(): Promise<boolean> {
-    return this.current.leads?.() ?? Promise.resolve(this.onCache ? false : true);
+    return this.current.leads?.() ?? Promise.resolve(!this.onCache);
   }
   resign(): Promise<void> {
     return this.current.resign?.() ?? Promise.resolve();

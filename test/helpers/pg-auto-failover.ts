@@ -29,7 +29,7 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { freePort } from './nginx.js';
-import { owner } from './postgres.js';
+import { debianBinDirs, owner } from './postgres.js';
 
 const run = promisify(execFile);
 
@@ -113,16 +113,7 @@ const PRIMARY_STATES = new Set(['single', 'wait_primary', 'primary']);
 /** The PostgreSQL bin folder whose server has the pgautofailover extension: $PG_BINDIR or /usr/lib/postgresql/<v>/bin,
  * newest first (the extension package is for one major version; a newer server without it would not do). */
 export function autoFailoverBinDir(): string | undefined {
-  const candidates: string[] = [];
-  if (process.env.PG_BINDIR) candidates.push(process.env.PG_BINDIR);
-  const debian = '/usr/lib/postgresql';
-  if (existsSync(debian)) {
-    const versions = readdirSync(debian)
-      .filter((v) => /^\d+(\.\d+)?$/.test(v))
-      .sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a));
-    candidates.push(...versions.map((v) => join(debian, v, 'bin')));
-  }
-  return candidates.find((bin) => existsSync(join(bin, 'pg_ctl')) && existsSync(join(bin, '..', 'lib', 'pgautofailover.so')));
+  return debianBinDirs().find((bin) => existsSync(join(bin, 'pg_ctl')) && existsSync(join(bin, '..', 'lib', 'pgautofailover.so')));
 }
 
 function pgAutoctl(): string | undefined {

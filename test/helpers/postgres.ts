@@ -30,8 +30,8 @@ const MISSING =
   'PostgreSQL is not installed: the PostgreSQL tests need initdb and pg_ctl from Debian\'s "postgresql" package ' +
   '(apt-get install postgresql), which .ci/run installs';
 
-/** The folder of initdb and pg_ctl: $PG_BINDIR, the newest /usr/lib/postgresql/<version>/bin, or the PATH. */
-export function postgresBinDir(): string | undefined {
+/** Where PostgreSQL's programs may be: $PG_BINDIR, then each /usr/lib/postgresql/<version>/bin, newest first. */
+export function debianBinDirs(): string[] {
   const candidates: string[] = [];
   if (process.env.PG_BINDIR) candidates.push(process.env.PG_BINDIR);
   const debian = '/usr/lib/postgresql';
@@ -41,7 +41,12 @@ export function postgresBinDir(): string | undefined {
       .sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a));
     candidates.push(...versions.map((v) => join(debian, v, 'bin')));
   }
-  candidates.push(...(process.env.PATH ?? '').split(delimiter).filter(Boolean));
+  return candidates;
+}
+
+/** The folder of initdb and pg_ctl: $PG_BINDIR, the newest /usr/lib/postgresql/<version>/bin, or the PATH. */
+export function postgresBinDir(): string | undefined {
+  const candidates = [...debianBinDirs(), ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)];
   return candidates.find((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')));
 }
 
