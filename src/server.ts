@@ -118,15 +118,16 @@ async function openStoreRetrying(
   const target = storeTarget(config);
   const giveUpAt = Date.now() + (target.kind === 'postgres' ? config.storeConnectRetryMs : 0);
   const delays = backoff();
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const delay = delays.next().value;
     try {
       return { store: await openStore(config) };
     } catch (e) {
       if (e instanceof StoreBusyError) throw e;
       const message = (e as Error).message;
+      // Read once, after the first failure: a start that reaches its log never reads it.
       const cache =
-        target.kind === 'postgres'
+        target.kind === 'postgres' && attempt === 1
           ? readLocalCache(localCachePath(config.dataDir), (problem) => logger.warn({ problem }, 'the local cache cannot be read'))
           : undefined;
       if (cache?.genesisHash === genesis.hash) {
