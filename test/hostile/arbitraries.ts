@@ -400,7 +400,9 @@ export function mutateText(text: string, m: TextMutation): Buffer {
         return Buffer.from(text);
       }
     case 'spaced':
-      return Buffer.from(text.replace(/([,:[{])/g, '$1 \n\t'));
+      // Not on a body past the registry's limit (a 413 whatever its spacing): V8 cannot build the
+      // replacement of a multi-megabyte run of brackets (a fatal "invalid size" that kills the worker).
+      return Buffer.from(text.length > 2 ** 20 ? text : text.replace(/([,:[{])/g, '$1 \n\t'));
   }
 }
 
