@@ -82,7 +82,7 @@ export async function request<T = unknown>(
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
       (init.headers as Record<string, string>)['content-type'] = 'application/json';
   }
-  const res = await fetch(base + path, init);
+  const res = await fetchRetryingStale(base + path, init);
   const text = await res.text();
   let json: unknown;
   try {
@@ -91,4 +91,28 @@ export async function request<T = unknown>(
     json = undefined;
   }
   return { status: res.status, headers: res.headers, text, json: json as T };
+}
+
+/** fetch, sending a GET or HEAD once more when it went out on a kept-alive connection the server
+ * had already closed (RFC 9112 §9.3.1 lets a client retry an idempotent request then). Tests that
+ * restart a registry on the same port reuse the origin's connection pool, and the fetch pool may
+ * not have read the old process's FIN before the next request picks the connection: "other side
+ * closed", on a socket that had carried earlier responses (bytesRead > 0). A connection that
+ * closes on its first request is the server's doing and fails as it is. A POST is never resent:
+ * the server may have acted on it. */
+async function fetchRetryingStale(url: string, init: RequestInit): Promise<Response> {
+  const idempotent = ['GET', 'HEAD'].includes((init.method ?? 'GET').toUpperCase());
+  // Each stale connection fails once and leaves the pool; a few retries cover a pool of several.
+  for (let retries = 3; ; retries--) {
+    try {
+      return await fetch(url, init);
+    } catch (e) {
+      if (!idempotent || retries === 0 || !closedAfterEarlierResponses(e)) throw e;
+    }
+  }
+}
+
+function closedAfterEarlierResponses(e: unknown): boolean {
+  const cause = (e as { cause?: { code?: unknown; socket?: { bytesRead?: unknown } } }).cause;
+  return cause?.code === 'UND_ERR_SOCKET' && typeof cause.socket?.bytesRead === 'number' && cause.socket.bytesRead > 0;
 }
