@@ -81,8 +81,6 @@ export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir' | 'store'>):
 }
 
 const EXPIRY_SWEEP_MS = 1000;
-/** See AuditedLogOptions.timeoutMs: longer than any statement of a healthy database takes. */
-const SHARED_STORE_TIMEOUT_MS = 30_000;
 
 /** The store as the read routes use it: a read that fails (the database away) is a 503 with
  * Retry-After and the reason, like a failed write, not an internal error. */
@@ -213,7 +211,7 @@ export async function startRegistry(
     const shared = store.watchCommits !== undefined;
     const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, {
       slowMs: config.storeSlowMs,
-      timeoutMs: shared ? SHARED_STORE_TIMEOUT_MS : undefined,
+      timeoutMs: shared ? config.storeTimeoutMs : undefined,
       shared,
     });
     // Metrics read the registry when scraped; the pieces they read are made below.

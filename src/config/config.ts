@@ -96,6 +96,11 @@ export interface Config {
   /** How long a start keeps trying to reach a PostgreSQL log that refuses connections, with
    * back-off, before it gives up (0: one try). */
   storeConnectRetryMs: number;
+  /** Cluster mode: a store access (a query, a write's transaction) that has not answered in this
+   * long fails; a write answers 503. A lost host can leave a connection unanswered rather than
+   * refused (a machine gone, a network partition): without a limit the request would wait for
+   * TCP to give up, and every write behind it too. */
+  storeTimeoutMs: number;
 }
 
 /** Integer settings: name → [minimum, maximum]. */
@@ -134,6 +139,7 @@ const INTEGER_RANGES = {
   settledPayloadTtlMs: [0, 365 * 86_400_000],
   followPollMs: [10, 3_600_000],
   storeConnectRetryMs: [0, 86_400_000],
+  storeTimeoutMs: [100, 3_600_000],
 } as const;
 
 export const DEFAULTS: Config = {
@@ -181,6 +187,7 @@ export const DEFAULTS: Config = {
   settledPayloadTtlMs: 300_000,
   followPollMs: 1000,
   storeConnectRetryMs: 60_000,
+  storeTimeoutMs: 30_000,
 };
 
 /** Setting name → environment variable. */
@@ -229,6 +236,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   settledPayloadTtlMs: 'REGISTRY_SETTLED_PAYLOAD_TTL_MS',
   followPollMs: 'REGISTRY_FOLLOW_POLL_MS',
   storeConnectRetryMs: 'REGISTRY_STORE_CONNECT_RETRY_MS',
+  storeTimeoutMs: 'REGISTRY_STORE_TIMEOUT_MS',
 };
 
 type Raw = Partial<Record<keyof Config, unknown>>;

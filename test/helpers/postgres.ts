@@ -23,6 +23,11 @@ export interface PostgresServer {
   halt(): Promise<void>;
   /** Starts it again after halt(), on the same port. */
   resume(): Promise<void>;
+  /** Freezes the server and all its sessions (SIGSTOP), as a lost host or a network partition
+   * looks to a client: connections open and queries sent, but no answer and no refusal. */
+  stall(): void;
+  /** Lets it go on after stall(): what it was sent is answered then. */
+  unstall(): void;
   stop(): Promise<void>;
 }
 
@@ -149,6 +154,17 @@ export async function startPostgres(): Promise<PostgresServer> {
         await startServer();
         started = true;
       },
+      stall() {
+        // The postmaster first, so that it forks no new session meanwhile.
+        const postmaster = postmasterPid(data);
+        process.kill(postmaster, 'SIGSTOP');
+        for (const pid of childrenOf(postmaster)) process.kill(pid, 'SIGSTOP');
+      },
+      unstall() {
+        const postmaster = postmasterPid(data);
+        for (const pid of childrenOf(postmaster)) process.kill(pid, 'SIGCONT');
+        process.kill(postmaster, 'SIGCONT');
+      },
       async stop() {
         process.removeListener('exit', stopNow);
         await admin.end({ timeout: 5 });
@@ -162,4 +178,27 @@ export async function startPostgres(): Promise<PostgresServer> {
     stopNow();
     throw new Error(message, { cause: e });
   }
+}
+
+/** The postmaster's pid: the first line of postmaster.pid in the data directory. */
+function postmasterPid(data: string): number {
+  return Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+/** The processes whose parent is `pid` (PostgreSQL's sessions and background processes), from /proc. */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) children.push(Number(entry));
+  }
+  return children;
 }

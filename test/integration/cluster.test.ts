@@ -430,6 +430,79 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
     });
   }, 60_000);
 
+  it('keeps serving reads while the database is silent (a lost host), gives a write up after storeTimeoutMs, and converges once it answers', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('silent', [alice], 1);
+    const config = { store: url, followPollMs: 50, storeTimeoutMs: 1000 };
+    const regs: TestRegistry[] = [];
+    for (let i = 0; i < 2; i++) {
+      const reg = await startTestRegistry(g, { config });
+      running.push(reg);
+      await reg.verified;
+      regs.push(reg);
+    }
+    const [a, b] = regs as [TestRegistry, TestRegistry];
+    const headOf = async (reg: TestRegistry) => (await request<HeadJson>(reg.url, 'GET', '/registry/head')).json;
+    const first = proposal('silent', await headOf(a), [put('svc')]);
+    const committed = await request<Answer>(a.url, 'POST', '/registry/proposals', {
+      payload: first,
+      approvals: [approve(alice, hashOf(first))],
+    });
+    expect(committed.json.status).toBe('committed');
+    await vi.waitFor(async () => expect((await headOf(b)).version).toBe(1), { timeout: 10_000, interval: 10 });
+    const before = await headOf(a);
+
+    // Connections stay open and queries go out, but nothing answers: not a refusal, a silence.
+    const p = proposal('silent', await headOf(a), [put('during')]);
+    const approvals = [approve(alice, hashOf(p))];
+    server.stall();
+    try {
+      const w = await request<{ error: { code: string; message: string } }>(a.url, 'POST', '/registry/proposals', {
+        payload: p,
+        approvals,
+      });
+      expect(w.status, w.text).toBe(503);
+      expect(Number(w.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(w.json.error.message).toMatch(/^the log could not be (read|written); /);
+      for (const reg of regs) {
+        // The follower's catch-up is given up on too: each instance says why it takes no writes.
+        await vi.waitFor(async () => expect((await request<{ write: boolean }>(reg.url, 'GET', '/readyz')).json.write).toBe(false), {
+          timeout: 10_000,
+          interval: 20,
+        });
+        const r = await request<{ read: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz');
+        expect(r.json.read).toBe(true);
+        expect(r.json.reasons.join('\n')).toMatch(/^store: the store did not answer within 1000 ms$/m);
+        // Reads come from memory, silence or not.
+        expect(await headOf(reg)).toMatchObject({ version: 1, hash: before.hash });
+        const d = await request<{ version: number; descriptor: { id: string } }>(reg.url, 'GET', '/registry/descriptors/svc');
+        expect(d.status).toBe(200);
+        expect(d.json).toMatchObject({ version: 1, descriptor: { id: 'svc' } });
+      }
+    } finally {
+      server.unstall();
+    }
+    for (const reg of regs)
+      await vi.waitFor(async () => expect((await request<{ write: boolean }>(reg.url, 'GET', '/readyz')).json.write).toBe(true), {
+        timeout: 20_000,
+        interval: 20,
+      });
+    // Whether the write given up on reached the log is unknown to its sender (the 503 says so);
+    // sending it again, to any instance, is safe: it commits once.
+    const again = await request<Answer>(b.url, 'POST', '/registry/proposals', { payload: p, approvals });
+    expect(again.json).toMatchObject({ status: 'committed', version: 2 });
+    await vi.waitFor(async () => expect((await headOf(a)).version).toBe(2), { timeout: 10_000, interval: 10 });
+    expect((await headOf(a)).hash).toBe((await headOf(b)).hash);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const rows = await sql<{ version: number }[]>`SELECT version::integer AS version FROM commits ORDER BY version`;
+      expect(rows.map((r) => r.version)).toEqual([0, 1, 2]);
+    } finally {
+      await sql.end();
+    }
+    checkAuditChain(await readAudit(a.url));
+  }, 60_000);
+
   it('starts from its own cache when the database refuses connections: reads at once, writes once it is back and verified', async () => {
     const url = await server.createDatabase();
     const g = genesisRecord('cached', [alice], 1);
