@@ -150,12 +150,16 @@ export class Checkpointer {
     return this.o.every > 0 && this.uncovered >= this.o.every;
   }
 
+  private dueByTime(): boolean {
+    return this.o.intervalMs > 0 && this.uncovered > 0 && this.now() - this.lastMadeAt >= this.o.intervalMs;
+  }
+
   /** The periodic tick: a checkpoint by time, and the pruning of settled payloads. */
   async tick(): Promise<void> {
     if (this.stopped) return;
     // An instance that refuses writes does no maintenance: it lets another take the lock.
     if (!this.o.trusted()) return void (await this.o.resign?.());
-    if (this.o.intervalMs > 0 && this.uncovered > 0 && this.now() - this.lastMadeAt >= this.o.intervalMs) void this.kick();
+    if (this.dueByTime()) void this.kick();
     if ((this.o.settledUnpruned?.() ?? 1) === 0 || !(await this.leads())) return;
     const pruned = await this.o.store.pruneSettledProposals(this.now() - this.o.settledTtlMs, SLICE);
     if (pruned > 0) this.o.settledPruned?.(pruned);
@@ -179,8 +183,11 @@ export class Checkpointer {
             return;
           }
           if (this.o.leads) {
-            // Another instance may have made checkpoints since: build on the latest.
+            // Another instance may have made checkpoints since: build on the latest, and only if
+            // one is still due after it (or every instance taking the lead over would make one
+            // off the cadence, a whole copy of the state).
             await this.refreshLatest();
+            if (!this.dueByCount() && !this.dueByTime()) return;
             if (!(await this.o.leads())) return;
             if (!this.orphansDropped) await this.dropOrphans();
           }

@@ -323,6 +323,51 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
     }
   });
 
+  it('hands the maintenance on: checkpoints go on, once each, when the leader loses its session and when it stops', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('lead', [alice], 1);
+    const config = { checkpointEvery: 2, followPollMs: 50 };
+    const commitOn = async (reg: TestRegistry, id: string) => {
+      const p = proposal('lead', await head(reg), [put(id)]);
+      expect((await submit(reg, p, [approve(alice, hashOf(p))])).json.status).toBe('committed');
+    };
+    type Checkpoint = { version: number; hash: string; state_root: string };
+    const checkpoints = async (reg: TestRegistry) =>
+      (await request<{ items: Checkpoint[] }>(reg.url, 'GET', '/registry/checkpoints')).json.items.map((c) => c.version);
+    const sql = raw(url);
+
+    // Alone, the first instance leads: it makes the checkpoint at 2.
+    const a = await start(g, url, config);
+    await commitOn(a, 'svc-1');
+    await commitOn(a, 'svc-2');
+    await vi.waitFor(async () => expect(await checkpoints(a)).toEqual([2]), { timeout: 10_000, interval: 20 });
+
+    // The leader's session breaks (its connection killed, as a network fault does): the lock goes
+    // with it, and the next checkpoint is made all the same, by whichever instance takes the lock.
+    const b = await start(g, url, config);
+    const holders = await sql<{ pid: number }[]>`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted`;
+    expect(holders).toHaveLength(1);
+    await sql`SELECT pg_terminate_backend(${holders[0]!.pid})`;
+    await commitOn(b, 'svc-3');
+    await commitOn(b, 'svc-4');
+    await vi.waitFor(async () => expect(await checkpoints(b)).toEqual([2, 4]), { timeout: 10_000, interval: 20 });
+
+    // The first instance stops: the other, alone, makes the next one, on the same cadence (it
+    // builds on the latest checkpoint, whoever made it). Two are kept.
+    running.splice(running.indexOf(a), 1);
+    await a.close();
+    await commitOn(b, 'svc-5');
+    await commitOn(b, 'svc-6');
+    await vi.waitFor(async () => expect(await checkpoints(b)).toEqual([4, 6]), { timeout: 10_000, interval: 20 });
+    const [lock] = await sql<{ pid: number }[]>`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted`;
+    expect(lock).toBeDefined();
+    // Each is the state of its version: what a recovery from it would start from.
+    for (const c of (await request<{ items: Checkpoint[] }>(b.url, 'GET', '/registry/checkpoints')).json.items) {
+      const record = (await request<CommitRecord>(b.url, 'GET', `/registry/${c.version}`)).json;
+      expect(c).toMatchObject({ hash: hashOf(record), state_root: record.state_root });
+    }
+  });
+
   it('answers 503 and writes nothing when its connection is dropped in the middle of a transaction', async () => {
     const url = await server.createDatabase();
     const g = genesisRecord('drop', [alice], 1);
