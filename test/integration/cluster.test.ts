@@ -323,6 +323,34 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
     }
   });
 
+  it('gives a write up after losing 20 races in a row: 503 write_conflicts, nothing written, and it commits once the races stop', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('races', [alice], 1);
+    const a = await start(g, url);
+    const sql = raw(url);
+    // Every attempt loses, as to a faster instance each time: the audit insert fails with a
+    // serialization failure. A sequence (not rolled back with the transaction) counts attempts.
+    await sql`CREATE SEQUENCE attempts`;
+    await sql.unsafe(`CREATE FUNCTION always_lose() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM nextval('attempts'); RAISE EXCEPTION 'another writer' USING ERRCODE = 'serialization_failure'; END $$`);
+    await sql`CREATE TRIGGER always_lose BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION always_lose()`;
+    const p = proposal('races', await head(a), [put('x')]);
+    const r = await request<{ error: { code: string; message: string } }>(a.url, 'POST', '/registry/proposals', {
+      payload: p,
+      approvals: [approve(alice, hashOf(p))],
+    });
+    expect(r.status, r.text).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('1');
+    expect(r.json.error.message).toBe('the write lost 20 races with other instances in a row; nothing was changed');
+    const [count] = await sql<{ n: number }[]>`SELECT last_value::integer AS n FROM attempts`;
+    expect(count!.n).toBe(20);
+    const [rows] = await sql<{ n: number }[]>`SELECT COUNT(*)::integer AS n FROM proposals`;
+    expect(rows!.n).toBe(0);
+    expect((await head(a)).version).toBe(0);
+    await sql`DROP TRIGGER always_lose ON audit`;
+    expect((await submit(a, p, [approve(alice, hashOf(p))])).json).toMatchObject({ status: 'committed', version: 1 });
+  });
+
   it('hands the maintenance on: checkpoints go on, once each, when the leader loses its session and when it stops', async () => {
     const url = await server.createDatabase();
     const g = genesisRecord('lead', [alice], 1);
