@@ -25,9 +25,17 @@
 // Usage: node perf/instructions.mjs [--n 500] [--descriptors 10000] [--only head --only lookup]
 //          [--warmup 1000] [--chunk 500] [--max-warmup 20000] [--jobs 2] [--idle 3]
 //          [--gc minor|full|none] [--tiering fast|default] [--seed 1|random] [--young-mb 16|0]
-//          [--node-flag=--trace-gc ...] [--keep]
+//          [--node-flag=--trace-gc ...] [--keep] [--store sqlite|postgres]
+//          [--serve-arg=--follow-poll-ms=3600000 ...] (more options for the measured registries)
 // Scenarios (--only: a substring of these keys; may be repeated): head, version, lookup, filter,
 // batch, log-info, log-debug (the last two: the head on registries at --log-level info and debug).
+// --store postgres: the registries run in cluster mode on one throw-away PostgreSQL database
+// (perf/lib/postgres.mjs), seeded the same way, each with its follower (LISTEN, and a catch-up query
+// every followPollMs); the reads are served from memory in both modes, and comparing the two runs'
+// counts says what cluster mode costs a read. The catch-up query every followPollMs costs per second,
+// not per request, and under valgrind a second holds ~50x fewer requests than natively: measure
+// with --serve-arg=--follow-poll-ms=3600000 for the per-request cost; the idle row gives the poll's.
+// (The seeder runs with the default.)
 // Writes perf/results/instructions-<timestamp>.json; prints a Markdown table.
 import { execFile, spawn } from 'node:child_process';
 import {
@@ -50,6 +58,7 @@ import { generateKeyPair, signApproval } from '../dist/core/crypto.js';
 import { formatTime, hashOf } from '../dist/core/encoding.js';
 import { assembleGenesis, buildGenesisPayload } from '../dist/core/records.js';
 import { SYNC_SIGNAL, writePreload } from './lib/callgrind.mjs';
+import { startPostgres } from './lib/postgres.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -67,8 +76,11 @@ const { values } = parseArgs({
     'young-mb': { type: 'string', default: '16' },
     keep: { type: 'boolean', default: false },
     'node-flag': { type: 'string', multiple: true },
+    store: { type: 'string', default: 'sqlite' },
+    'serve-arg': { type: 'string', multiple: true },
   },
 });
+if (!['sqlite', 'postgres'].includes(values.store)) throw new Error('--store sqlite|postgres');
 const N = Number(values.n);
 // Warm-up: chunks of N requests, at least --warmup and at most --max-warmup requests.
 const WARMUP_CHUNK = Number(values.chunk);
@@ -408,6 +420,10 @@ const genesis = assembleGenesis(
 const genesisFile = join(dir, 'genesis.json');
 writeFileSync(genesisFile, JSON.stringify(genesis));
 const seedDb = join(dir, 'seed.db');
+// Cluster mode: every registry, the seeder's included, on one shared database (any instance reads
+// and writes it; each keeps its local cache in its own data directory).
+const pg = values.store === 'postgres' ? await startPostgres() : undefined;
+const pgUrl = await pg?.createDatabase();
 // Under callgrind the event loop runs some fifty times slower: shedding on event-loop delay
 // (README → Operations → Limits and overload) would refuse the measured reads, so it is off.
 // The other limits stay as configured by default (the read path's in-flight check included).
@@ -416,8 +432,7 @@ const serveArgs = (db, level) => [
   'serve',
   '--genesis',
   genesisFile,
-  '--db',
-  db,
+  ...(pgUrl ? ['--store', pgUrl, '--data-dir', `${db}.data`] : ['--db', db]),
   '--port',
   '0',
   '--log-level',
@@ -435,6 +450,7 @@ async function post(url, body) {
   return json;
 }
 
+if (pgUrl) mkdirSync(`${seedDb}.data`);
 const seeder = await start('seed', process.execPath, serveArgs(seedDb, 'warn'), join(dir, 'seed.stderr.log'));
 const base = seeder.url;
 async function commit(ops) {
@@ -522,6 +538,10 @@ await stop(seeder);
 // Each registry under valgrind gets its own copy of the database (a registry holds its file).
 const dbFor = (name) => {
   const db = join(dir, `${name}.db`);
+  if (pgUrl) {
+    mkdirSync(`${db}.data`);
+    return db;
+  }
   for (const suffix of ['', '-wal']) if (existsSync(seedDb + suffix)) copyFileSync(seedDb + suffix, db + suffix);
   return db;
 };
@@ -534,7 +554,7 @@ const tasks = [
   { name: 'registry-debug', kind: 'registry', level: 'debug', scenarios: selected.filter((s) => s.server === 'debug') },
 ].filter((t) => t.scenarios.length);
 for (const t of tasks) {
-  if (t.kind === 'registry') t.args = serveArgs(dbFor(t.name), t.level);
+  if (t.kind === 'registry') t.args = [...serveArgs(dbFor(t.name), t.level), ...(values['serve-arg'] ?? [])];
   else t.args = ['perf/bare-server.mjs', ...Object.values(references)];
 }
 
@@ -572,7 +592,7 @@ const rows = selected.map((s) => {
 const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
 const flags = Object.values(results)[0]?.command.replace(/^.* node /, 'node ') ?? '';
 const lines = [
-  `Instructions per request: callgrind Ir (user space only; no kernel time) of the server process, N = ${N} then 3N = ${3 * N} requests ` +
+  `Instructions per request (${values.store === 'postgres' ? 'cluster mode: registries on one PostgreSQL database' : 'SQLite'}): callgrind Ir (user space only; no kernel time) of the server process, N = ${N} then 3N = ${3 * N} requests ` +
     `on one keep-alive connection, cost = (Ir(3N) - Ir(N)) / 2N, after a warm-up of at least ${WARMUP_MIN} requests in chunks of ` +
     `${WARMUP_CHUNK}, until two chunks in a row have no TurboFan compile and cost the same within ${SETTLED * 100}%; ${descriptors} descriptors. ` +
     `"Outside GC" leaves out the Ir inside V8's Heap::CollectGarbage; "allocated" is the young generation's bytes per request. ` +
@@ -622,6 +642,7 @@ writeFileSync(
       youngMb,
       descriptors,
       gc: values.gc,
+      store: values.store,
       rows,
       servers: results,
       seconds: (performance.now() - started) / 1000,
@@ -630,6 +651,7 @@ writeFileSync(
     2,
   ),
 );
+await pg?.stop();
 if (!values.keep) rmSync(dir, { recursive: true, force: true });
 else log(`kept ${dir}`);
 console.log(table);
