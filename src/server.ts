@@ -239,33 +239,34 @@ export async function startRegistry(
     const cursors = new ListingCursors(Buffer.from(cursorKey, 'hex'));
     /** Cluster mode: this instance's own checkpoint, for a start that finds the log unreachable
      * (src/store/local-cache.ts). Written only from a verified state, never from the cache itself. */
-    const saveCache = (): void => {
-      if (!shared || !logVerified || !writer.trusted || cached?.onCache) return;
+    // Writes one after another (they share a temporary file); each takes the state when asked.
+    let cacheWrites: Promise<void> = Promise.resolve();
+    const saveCache = (): Promise<void> => {
+      if (!shared || !logVerified || !writer.trusted || cached?.onCache) return cacheWrites;
       const kept = view.recentRecord(view.head.version);
-      if (!kept) return;
-      const started = performance.now();
+      if (!kept) return cacheWrites;
       const text = kept.body.toString('utf8');
       const { info, entries } = checkpointOf(view, formatTime(Date.now()));
-      try {
-        writeLocalCache(localCachePath(config.dataDir), {
-          genesisHash: genesis.hash,
-          checkpoint: info,
-          record: {
-            version: info.version,
-            hash: info.hash,
-            text,
-            payloadHash: (JSON.parse(text) as { payload_hash: string }).payload_hash,
-          },
-          entries,
-          cursorKey,
-        });
-        logger.info(
-          { version: info.version, descriptors: entries.length, ms: Math.round(performance.now() - started) },
-          'local cache written',
-        );
-      } catch (err) {
-        logger.error({ err }, 'the local cache could not be written');
-      }
+      const cache = {
+        genesisHash: genesis.hash,
+        checkpoint: info,
+        record: { version: info.version, hash: info.hash, text, payloadHash: (JSON.parse(text) as { payload_hash: string }).payload_hash },
+        entries,
+        cursorKey,
+      };
+      cacheWrites = cacheWrites.then(async () => {
+        const started = performance.now();
+        try {
+          await writeLocalCache(localCachePath(config.dataDir), cache);
+          logger.info(
+            { version: info.version, descriptors: entries.length, ms: Math.round(performance.now() - started) },
+            'local cache written',
+          );
+        } catch (err) {
+          logger.error({ err }, 'the local cache could not be written');
+        }
+      });
+      return cacheWrites;
     };
     const snapshots = new VersionSnapshots(readsAnswer503(store), genesis.payload.signer_set, undefined, digest, (problem) =>
       writer.distrust(problem),
@@ -308,7 +309,7 @@ export async function startRegistry(
       },
       leads: store.leads?.bind(store),
       resign: store.resign?.bind(store),
-      checkpointed: () => saveCache(),
+      checkpointed: () => void saveCache(),
     });
     const points = checkpointer;
     writer.on('commit', () => points.afterCommit());
@@ -347,7 +348,7 @@ export async function startRegistry(
       // A log long past its latest checkpoint (one written before checkpoints, or with them off)
       // gets one as soon as it is trusted.
       points.afterCommit();
-      saveCache();
+      void saveCache();
     });
     if (foreground) await checking;
     await writer.open();
@@ -423,7 +424,7 @@ export async function startRegistry(
         await checking;
         await writer.drain();
         // The next start may find the log unreachable: it starts from here.
-        saveCache();
+        await saveCache();
         await store.close();
       },
     };

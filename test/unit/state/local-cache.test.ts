@@ -42,10 +42,10 @@ const code = (p: Promise<unknown>) =>
   );
 
 describe('the local cache file', () => {
-  it('is written whole, read back as written, and refused with a reason when it is not a cache', () => {
+  it('is written whole, read back as written, and refused with a reason when it is not a cache', async () => {
     const dir = tempDir();
     const path = join(dir, 'nested', 'cluster-cache.json');
-    writeLocalCache(path, CACHE);
+    await writeLocalCache(path, CACHE);
     expect(existsSync(`${path}.tmp`)).toBe(false);
     expect(readLocalCache(path)).toMatchObject(CACHE);
     expect(readLocalCache(join(dir, 'absent.json'))).toBeUndefined();
