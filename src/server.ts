@@ -15,7 +15,7 @@ import { BODY_LIMIT, buildApp, type RegistryApp } from './http/app.js';
 import { LoadGuard } from './http/load-guard.js';
 import { SpareConnections } from './http/spare-connections.js';
 import { RegistryMetrics } from './obs/metrics.js';
-import { AuditedLog } from './pipeline/audited-log.js';
+import { AuditedLog, within } from './pipeline/audited-log.js';
 import { Checkpointer, checkpointOf } from './pipeline/checkpointer.js';
 import { Follower } from './pipeline/follower.js';
 import { TamperCheck } from './pipeline/tamper-check.js';
@@ -26,7 +26,7 @@ import { ListingCursors } from './http/listing-cursor.js';
 import { openCachedLog, openLogFrom } from './state/replay.js';
 import { VersionSnapshots } from './state/version-snapshots.js';
 import { Hub } from './stream/hub.js';
-import { CachedStore, localCachePath, readLocalCache, writeLocalCache } from './store/local-cache.js';
+import { CachedStore, localCachePath, readLocalCache, writeLocalCache, type LocalCache } from './store/local-cache.js';
 import { backoff, describeStore, openStore, storeTarget } from './store/open-store.js';
 import { SwitchingStore } from './store/switching-store.js';
 import type { Store } from './store/store.js';
@@ -82,9 +82,16 @@ export function checkDbFolder(config: Pick<Config, 'db' | 'dataDir' | 'store'>):
 
 const EXPIRY_SWEEP_MS = 1000;
 
-/** The store as the read routes use it: a read that fails (the database away) is a 503 with
- * Retry-After and the reason, like a failed write, not an internal error. */
-function readsAnswer503(store: Store): Store {
+/** Accesses that wait by design (the LISTEN of commits, the maintenance lock, the close) are not
+ * timed; every other one of the store's methods is. */
+const UNTIMED = new Set<PropertyKey>(['watchCommits', 'leads', 'resign', 'close']);
+
+/** The store as the read routes, the stream's replays and the maintenance use it. On a shared log
+ * an access unanswered after `timeoutMs` (a silent database) fails, as the writer's do. With
+ * `answer503`, a read that fails (the database away) is a 503 with Retry-After and the reason,
+ * like a failed write, not an internal error. */
+function storeFor(store: Store, timeoutMs: number | undefined, answer503: boolean): Store {
+  if (timeoutMs === undefined && !answer503) return store;
   return new Proxy(store, {
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
@@ -92,7 +99,9 @@ function readsAnswer503(store: Store): Store {
       return (...args: unknown[]) => {
         const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
         if (!(result instanceof Promise)) return result;
-        return result.catch((e: unknown) => {
+        const timed = UNTIMED.has(key) ? result : within(result, timeoutMs);
+        if (!answer503) return timed;
+        return timed.catch((e: unknown) => {
           if (e instanceof RegistryError) throw e;
           throw new RegistryError('Unavailable', `the log could not be read: ${(e as Error).message}`, {
             retryAfter: 1,
@@ -209,9 +218,11 @@ export async function startRegistry(
       opened.checkpoint ? 'loaded the latest checkpoint and replayed the commits after it' : 'replayed the log from the genesis',
     );
     const shared = store.watchCommits !== undefined;
+    /** Cluster mode: how long any store access may go unanswered (README → Configuration). */
+    const storeTimeout = shared ? config.storeTimeoutMs : undefined;
     const log = new AuditedLog(options.wrapStore?.(store) ?? store, logger, {
       slowMs: config.storeSlowMs,
-      timeoutMs: shared ? config.storeTimeoutMs : undefined,
+      timeoutMs: storeTimeout,
       shared,
     });
     // Metrics read the registry when scraped; the pieces they read are made below.
@@ -238,28 +249,39 @@ export async function startRegistry(
     const cursorKey = await store.setting('cursor_key', () => randomBytes(32).toString('hex'));
     const cursors = new ListingCursors(Buffer.from(cursorKey, 'hex'));
     /** Cluster mode: this instance's own checkpoint, for a start that finds the log unreachable
-     * (src/store/local-cache.ts). Written only from a verified state, never from the cache itself. */
-    // Writes one after another (they share a temporary file); each takes the state when asked.
-    let cacheWrites: Promise<void> = Promise.resolve();
-    const saveCache = (): Promise<void> => {
-      if (!shared || !logVerified || !writer.trusted || cached?.onCache) return cacheWrites;
+     * (src/store/local-cache.ts), of the state now. Written only from a verified state, never from
+     * the cache itself: undefined when this instance must not write one. */
+    const cacheOfNow = (): LocalCache | undefined => {
+      if (!shared || !logVerified || !writer.trusted || cached?.onCache) return undefined;
       const kept = view.recentRecord(view.head.version);
-      if (!kept) return cacheWrites;
+      if (!kept) return undefined;
       const text = kept.body.toString('utf8');
       const { info, entries } = checkpointOf(view, formatTime(Date.now()));
-      const cache = {
+      const payloadHash = (JSON.parse(text) as { payload_hash: string }).payload_hash;
+      return {
         genesisHash: genesis.hash,
         checkpoint: info,
-        record: { version: info.version, hash: info.hash, text, payloadHash: (JSON.parse(text) as { payload_hash: string }).payload_hash },
+        record: { version: info.version, hash: info.hash, text, payloadHash },
         entries,
         cursorKey,
       };
+    };
+    // One write at a time (they share a temporary file). A write asked for while one is queued
+    // adds nothing: the queued one takes the state when it starts.
+    let cacheWrites: Promise<void> = Promise.resolve();
+    let cacheQueued = false;
+    const saveCache = (): Promise<void> => {
+      if (!shared || cacheQueued) return cacheWrites;
+      cacheQueued = true;
       cacheWrites = cacheWrites.then(async () => {
+        cacheQueued = false;
+        const cache = cacheOfNow();
+        if (!cache) return;
         const started = performance.now();
         try {
           await writeLocalCache(localCachePath(config.dataDir), cache);
           logger.info(
-            { version: info.version, descriptors: entries.length, ms: Math.round(performance.now() - started) },
+            { version: cache.checkpoint.version, descriptors: cache.entries.length, ms: Math.round(performance.now() - started) },
             'local cache written',
           );
         } catch (err) {
@@ -268,7 +290,7 @@ export async function startRegistry(
       });
       return cacheWrites;
     };
-    const snapshots = new VersionSnapshots(readsAnswer503(store), genesis.payload.signer_set, undefined, digest, (problem) =>
+    const snapshots = new VersionSnapshots(storeFor(store, storeTimeout, true), genesis.payload.signer_set, undefined, digest, (problem) =>
       writer.distrust(problem),
     );
     const writer = new Writer({
@@ -281,7 +303,7 @@ export async function startRegistry(
       // A PostgreSQL log is shared by every instance of a cluster (README → PostgreSQL and cluster mode).
       shared,
     });
-    const hub = new Hub(store, snapshots, () => view.head, {
+    const hub = new Hub(storeFor(store, storeTimeout, false), snapshots, () => view.head, {
       heartbeatMs: config.streamHeartbeatMs,
       ringSize: config.streamRingSize,
       maxQueueFrames: config.streamQueueFrames,
@@ -292,7 +314,7 @@ export async function startRegistry(
     });
     writer.on('commit', (e) => hub.publish(e));
     checkpointer = new Checkpointer({
-      store,
+      store: storeFor(store, storeTimeout, false),
       view,
       logger,
       every: config.checkpointEvery,
@@ -382,7 +404,7 @@ export async function startRegistry(
         view,
         writer,
         log,
-        store: readsAnswer503(store),
+        store: storeFor(store, storeTimeout, true),
         snapshots,
         cursors,
         hub,

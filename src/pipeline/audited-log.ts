@@ -36,7 +36,7 @@ export interface AuditedLogOptions {
 }
 
 /** The store's answer, or a rejection once `ms` have passed without one. */
-function within<T>(work: Promise<T>, ms: number | undefined): Promise<T> {
+export function within<T>(work: Promise<T>, ms: number | undefined): Promise<T> {
   if (ms === undefined) return work;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {

@@ -166,7 +166,9 @@ export class Checkpointer {
   }
 
   /** Builds a checkpoint of the head now (then applies retention); one build at a time, a
-   * request during one makes another after it. Resolves when the work asked for is done. */
+   * request during one makes another after it. On a shared log, only while this instance holds the
+   * maintenance lock, and only if one is still due after the log's latest checkpoint (another
+   * instance may have made it). Resolves when the work asked for is done. */
   kick(): Promise<void> {
     if (this.running) {
       this.again = true;

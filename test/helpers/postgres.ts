@@ -24,7 +24,8 @@ export interface PostgresServer {
   /** Starts it again after halt(), on the same port. */
   resume(): Promise<void>;
   /** Freezes the server and all its sessions (SIGSTOP), as a lost host or a network partition
-   * looks to a client: connections open and queries sent, but no answer and no refusal. */
+   * looks to a client: connections open and queries sent, but no answer and no refusal. Linux
+   * (the sessions are found in /proc). halt() and stop() let a stalled server go on first. */
   stall(): void;
   /** Lets it go on after stall(): what it was sent is answered then. */
   unstall(): void;
@@ -89,8 +90,18 @@ export async function startPostgres(): Promise<PostgresServer> {
   const log = join(dir, 'postgres.log');
   const serverLog = () => (existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : '(no log)');
   let started = false;
+  /** Stopped with SIGSTOP by stall(): a stop must let it go on first, or pg_ctl waits in vain. */
+  let stalled = false;
+  const wake = () => {
+    if (!stalled) return;
+    stalled = false;
+    const postmaster = postmasterPid(data);
+    for (const pid of childrenOf(postmaster)) signal(pid, 'SIGCONT');
+    signal(postmaster, 'SIGCONT');
+  };
   const stopNow = () => {
     // The last resort when a test file's process exits without stopping it (a crash, a timeout).
+    wake();
     if (started)
       spawnSync(who.asRoot ? 'runuser' : join(bin, 'pg_ctl'), [
         ...(who.asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []),
@@ -147,6 +158,7 @@ export async function startPostgres(): Promise<PostgresServer> {
         return `postgres://postgres@127.0.0.1:${port}/${name}`;
       },
       async halt() {
+        wake();
         await tool('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
         started = false;
       },
@@ -155,18 +167,17 @@ export async function startPostgres(): Promise<PostgresServer> {
         started = true;
       },
       stall() {
-        // The postmaster first, so that it forks no new session meanwhile.
+        // The postmaster first, so that it forks no new session meanwhile. Marked stalled before
+        // the first signal: whatever happens after it, a stop lets everything go on first.
         const postmaster = postmasterPid(data);
-        process.kill(postmaster, 'SIGSTOP');
-        for (const pid of childrenOf(postmaster)) process.kill(pid, 'SIGSTOP');
+        stalled = true;
+        signal(postmaster, 'SIGSTOP');
+        for (const pid of childrenOf(postmaster)) signal(pid, 'SIGSTOP');
       },
-      unstall() {
-        const postmaster = postmasterPid(data);
-        for (const pid of childrenOf(postmaster)) process.kill(pid, 'SIGCONT');
-        process.kill(postmaster, 'SIGCONT');
-      },
+      unstall: wake,
       async stop() {
         process.removeListener('exit', stopNow);
+        wake();
         await admin.end({ timeout: 5 });
         await tool('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
         started = false;
@@ -177,6 +188,15 @@ export async function startPostgres(): Promise<PostgresServer> {
     const message = `PostgreSQL did not start (${bin}): ${(e as Error).message}\n${serverLog()}`;
     stopNow();
     throw new Error(message, { cause: e });
+  }
+}
+
+/** Sends a signal to a process that may have ended meanwhile (a session that closed). */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
   }
 }
 

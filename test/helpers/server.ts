@@ -93,13 +93,14 @@ export async function request<T = unknown>(
   return { status: res.status, headers: res.headers, text, json: json as T };
 }
 
-/** fetch, sending a GET or HEAD once more when it went out on a kept-alive connection the server
- * had already closed (RFC 9112 §9.3.1 lets a client retry an idempotent request then). Tests that
+/** fetch, sending a GET or HEAD once more when the connection closed under it after it had carried
+ * earlier responses (RFC 9112 §9.3.1 lets a client retry an idempotent request then). Tests that
  * restart a registry on the same port reuse the origin's connection pool, and the fetch pool may
  * not have read the old process's FIN before the next request picks the connection: "other side
- * closed", on a socket that had carried earlier responses (bytesRead > 0). A connection that
- * closes on its first request is the server's doing and fails as it is. A POST is never resent:
- * the server may have acted on it. */
+ * closed" on a socket with bytesRead > 0. (That also lets through a connection that closed in the
+ * middle of its first response; a GET sent again there fails again if the server is at fault.) A
+ * connection that closes before any byte is the server's doing and fails as it is; so does a reset
+ * (ECONNRESET carries no socket to tell). A POST is never resent: the server may have acted on it. */
 async function fetchRetryingStale(url: string, init: RequestInit): Promise<Response> {
   const idempotent = ['GET', 'HEAD'].includes((init.method ?? 'GET').toUpperCase());
   // Each stale connection fails once and leaves the pool; a few retries cover a pool of several.
