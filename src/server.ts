@@ -412,6 +412,7 @@ export async function startRegistry(
         operatorToken: config.operatorToken,
         guard,
         writeBlockers,
+        readBlocker: () => writer.stale,
         metrics,
       },
       logger,

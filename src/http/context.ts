@@ -32,6 +32,9 @@ export interface RegistryContext {
   /** Why the write plane refuses writes now, one reason each; empty when it accepts them.
    * /readyz answers it, and the registry_write_ready gauge reads it. */
   writeBlockers: () => string[];
+  /** Why this instance serves no reads it can vouch for (cluster mode: its head is stale for good),
+   * or undefined: /readyz then answers 503. */
+  readBlocker?: () => string | undefined;
   /** This registry's metrics (GET /metrics). */
   metrics: RegistryMetrics;
   /** The bearer token of the operator endpoints (freeze, thaw); unset: they answer 404. */

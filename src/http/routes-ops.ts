@@ -1,6 +1,7 @@
 // Operator endpoints: liveness, readiness, identity.
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { RegistryError } from '../core/errors.js';
 import type { RegistryContext } from './context.js';
 import { errorAnswers, HealthAnswer, ReadyAnswer, VersionAnswer } from './schemas.js';
 
@@ -27,12 +28,16 @@ export const opsRoutes =
       {
         schema: {
           summary: 'Readiness',
-          description: 'A 200 while reads are served, saying whether writes are accepted too and why not; a 503 once shutting down.',
+          description:
+            'A 200 while reads are served, saying whether writes are accepted too and why not; a 503 once shutting down, ' +
+            'or (cluster mode) while this instance has fallen behind the retention horizon and must be restarted.',
           tags: ['ops'],
           response: { 200: ReadyAnswer, ...errorAnswers() },
         },
       },
       async (_request, reply) => {
+        const stale = ctx.readBlocker?.();
+        if (stale !== undefined) throw new RegistryError('Unavailable', stale, { retryAfter: 60, reason: 'behind_horizon' });
         const reasons = ctx.writeBlockers();
         return reply.header('cache-control', 'no-store').send({ read: true, write: reasons.length === 0, reasons });
       },

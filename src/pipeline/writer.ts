@@ -120,6 +120,12 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   private readonly shared: boolean;
   /** Why following the shared log stopped (a record that failed its checks), or undefined. */
   private followProblem: string | undefined;
+  /** Shared logs: set when the next commit to follow was pruned by retention before this instance
+   * read it. Not tampering: this instance fell further behind than the retention horizon (its
+   * connection down that long). It cannot catch up from the log, only from the latest checkpoint,
+   * which a restart loads: until then its head is stale for good, so it says it serves no reads
+   * (/readyz answers 503) and refuses writes. */
+  private behindHorizon: string | undefined;
   /** When the running step's request entered the queue (performance.now()). */
   private queuedAt = 0;
   private readonly pending = new Map<string, Pending>();
@@ -176,9 +182,15 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     return this.tamperedVersions.get(version);
   }
 
-  /** Whether the integrity pass has finished and found nothing. */
+  /** Whether the integrity pass has finished and found nothing (and this instance has not fallen
+   * behind the retention horizon). */
   get trusted(): boolean {
-    return this.verifyingNow === undefined && this.tampered.length === 0;
+    return this.verifyingNow === undefined && this.tampered.length === 0 && this.behindHorizon === undefined;
+  }
+
+  /** Why this instance's head is stale for good (it fell behind the retention horizon), or undefined. */
+  get stale(): string | undefined {
+    return this.behindHorizon;
   }
 
   /** Loads the audit head and the pending proposals; settles those that can no longer commit.
@@ -278,11 +290,18 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
    * that fails its checks stops the following for good: the head stays at the last good one,
    * reads go on, writes are refused (distrust). */
   private async followLog(): Promise<number> {
-    if (this.followProblem !== undefined) return 0;
+    if (this.followProblem !== undefined || this.behindHorizon !== undefined) return 0;
     let applied = 0;
     for (;;) {
       const page = await this.log.read((s) => s.commits(this.view.head.version + 1, PAGE));
       for (const stored of page) {
+        if (stored.text === '') {
+          this.behindHorizon =
+            `this instance is at version ${this.view.head.version} and the log has pruned version ${stored.version}, ` +
+            'behind its retention horizon: restart it to load the latest checkpoint';
+          this.logger?.error({ version: stored.version, head: this.view.head.version }, this.behindHorizon);
+          return applied;
+        }
         try {
           this.absorbCommit(stored);
         } catch (e) {
@@ -360,6 +379,7 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
     if (slow) reasons.push(`store: ${slow}`);
     if (this.freeze.frozen) reasons.push(`frozen: ${this.freeze.reason}`);
     if (this.verifyingNow !== undefined) reasons.push(`verifying: ${this.verifyingNow}`);
+    if (this.behindHorizon !== undefined) reasons.push(`behind: ${this.behindHorizon}`);
     const shown = this.tampered.slice(0, MAX_TAMPER_REASONS).map((t) => `tamper: ${t}`);
     if (this.tampered.length > MAX_TAMPER_REASONS)
       shown.push(`tamper: and ${this.tampered.length - MAX_TAMPER_REASONS} more (see the log)`);
@@ -406,6 +426,11 @@ export class Writer extends EventEmitter<{ commit: [CommitEvent] }> {
   /** Refuses writes while the start's integrity pass runs, and for good once it found the log
    * tampered with. */
   private refuseUntrusted(): void {
+    if (this.behindHorizon !== undefined)
+      throw new RegistryError('Unavailable', `${this.behindHorizon}; another instance takes writes`, {
+        retryAfter: 60,
+        reason: 'behind_horizon',
+      });
     if (this.tampered.length)
       throw new RegistryError('Unavailable', `the log was tampered with: ${this.tampered[0]!}; writes are refused`, {
         retryAfter: 3600,

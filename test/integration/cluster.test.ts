@@ -12,6 +12,7 @@ import { buildCommitRecord, checkGenesisRecord } from '../../src/core/records.js
 import { planOps, RegistryState } from '../../src/core/state.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
 import { checkAuditChain, readAudit } from '../helpers/audit.js';
+import { Committer } from '../helpers/commits.js';
 import { approve, genesisRecord, proposal, put, signers, type TestSigner } from '../helpers/fixtures.js';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import type { HeadJson } from '../helpers/responses.js';
@@ -401,6 +402,64 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
       const record = (await request<CommitRecord>(b.url, 'GET', `/registry/${c.version}`)).json;
       expect(c).toMatchObject({ hash: hashOf(record), state_root: record.state_root });
     }
+  });
+
+  it('says an instance that fell behind the retention horizon serves stale reads: /readyz 503, writes refused, no tamper alarm; a restart catches up', async () => {
+    const url = await server.createDatabase();
+    const g = genesisRecord('behind', [alice], 1);
+    const config = { checkpointEvery: 2, retainCommits: 2, followPollMs: 50 };
+    const a = await start(g, url, config);
+    // B reads the log through a connection the test can cut, as a network fault would.
+    let cut = false;
+    const b = await startTestRegistry(g, {
+      config: { store: url, ...config },
+      wrapStore: (store) =>
+        new Proxy(store, {
+          get(target, key, receiver) {
+            const value: unknown = Reflect.get(target, key, receiver);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) =>
+              cut ? Promise.reject(new Error('connection cut')) : (value as (...a: unknown[]) => unknown).apply(target, args);
+          },
+        }),
+    });
+    running.push(b);
+    await b.verified;
+    cut = true;
+    // A commits and checkpoints on; retention prunes the records B would need next.
+    const committer = new Committer(() => a.url, 'behind', alice);
+    for (let i = 1; i <= 8; i++) {
+      await committer.commit([put(`svc-${i}`)]);
+      await a.checkpointer.idle();
+    }
+    expect((await request(a.url, 'GET', '/registry/1')).status).toBe(410);
+    expect((await head(b)).version).toBe(0);
+    cut = false;
+    const r = await vi.waitFor(
+      async () => {
+        const answer = await request<{ error: { code: string; message: string } }>(b.url, 'GET', '/readyz');
+        expect(answer.status).toBe(503);
+        return answer;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    expect(r.json.error.message).toBe(
+      'this instance is at version 0 and the log has pruned version 1, behind its retention horizon: restart it to load the latest checkpoint',
+    );
+    expect(b.writer.blockers().filter((reason) => reason.startsWith('tamper:'))).toEqual([]);
+    const p = proposal('behind', await head(a), [put('late')]);
+    const w = await request<{ error: { message: string } }>(b.url, 'POST', '/registry/proposals', {
+      payload: p,
+      approvals: [approve(alice, hashOf(p))],
+    });
+    expect(w.status).toBe(503);
+    expect(w.json.error.message).toMatch(/behind its retention horizon: restart it .*; another instance takes writes$/);
+    // Restarted, it loads the latest checkpoint and follows from there.
+    running.splice(running.indexOf(b), 1);
+    await b.close();
+    const again = await start(g, url, config);
+    expect(await head(again)).toEqual(await head(a));
+    expect(await ready(again)).toEqual({ read: true, write: true, reasons: [] });
   });
 
   it('answers 503 and writes nothing when its connection is dropped in the middle of a transaction', async () => {
