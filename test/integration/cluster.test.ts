@@ -508,6 +508,16 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
   afterEach(async () => {
     await Promise.all(running.splice(0).map((r) => r.close()));
   });
+  /** Waits until `reg` says it takes writes (true) or not (false); answers its /readyz. */
+  const writes = (reg: TestRegistry, expected: boolean) =>
+    vi.waitFor(
+      async () => {
+        const r = await request<{ read: boolean; write: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz');
+        expect(r.json.write).toBe(expected);
+        return r.json;
+      },
+      { timeout: 20_000, interval: 20 },
+    );
 
   it('serves reads from memory, answers writes 503 with Retry-After and says why in /readyz, then writes again', async () => {
     const url = await server.createDatabase();
@@ -527,13 +537,9 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
     await server.halt();
     for (const reg of regs) {
       // The follower's next poll finds the database gone.
-      await vi.waitFor(async () => expect((await request<{ write: boolean }>(reg.url, 'GET', '/readyz')).json.write).toBe(false), {
-        timeout: 10_000,
-        interval: 20,
-      });
-      const r = await request<{ read: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz');
-      expect(r.json.read).toBe(true);
-      expect(r.json.reasons.join('\n')).toMatch(/^store: /m);
+      const r = await writes(reg, false);
+      expect(r.read).toBe(true);
+      expect(r.reasons.join('\n')).toMatch(/^store: /m);
       expect((await request<HeadJson>(reg.url, 'GET', '/registry/head')).json.version).toBe(1);
       expect((await request(reg.url, 'GET', '/registry/descriptors/svc')).status).toBe(200);
       // What only the log holds answers 503 with the reason, not an internal error.
@@ -548,11 +554,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
     }
     await server.resume();
     // Back: the next catch-up reads the log again, and the reason goes, before any write.
-    for (const reg of regs)
-      await vi.waitFor(async () => expect((await request<{ write: boolean }>(reg.url, 'GET', '/readyz')).json.write).toBe(true), {
-        timeout: 20_000,
-        interval: 20,
-      });
+    for (const reg of regs) await writes(reg, true);
     const next = proposal('away', (await request<HeadJson>(b.url, 'GET', '/registry/head')).json, [put('back')]);
     const w = await vi.waitFor(
       async () => {
@@ -605,13 +607,9 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       expect(w.json.error.message).toMatch(/^the log could not be (read|written); /);
       for (const reg of regs) {
         // The follower's catch-up is given up on too: each instance says why it takes no writes.
-        await vi.waitFor(async () => expect((await request<{ write: boolean }>(reg.url, 'GET', '/readyz')).json.write).toBe(false), {
-          timeout: 10_000,
-          interval: 20,
-        });
-        const r = await request<{ read: boolean; reasons: string[] }>(reg.url, 'GET', '/readyz');
-        expect(r.json.read).toBe(true);
-        expect(r.json.reasons.join('\n')).toMatch(/^store: the store did not answer within 1000 ms$/m);
+        const r = await writes(reg, false);
+        expect(r.read).toBe(true);
+        expect(r.reasons.join('\n')).toMatch(/^store: the store did not answer within 1000 ms$/m);
         // Reads come from memory, silence or not.
         expect(await headOf(reg)).toMatchObject({ version: 1, hash: before.hash });
         const d = await request<{ version: number; descriptor: { id: string } }>(reg.url, 'GET', '/registry/descriptors/svc');
@@ -626,11 +624,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
     } finally {
       server.unstall();
     }
-    for (const reg of regs)
-      await vi.waitFor(async () => expect((await request<{ write: boolean }>(reg.url, 'GET', '/readyz')).json.write).toBe(true), {
-        timeout: 20_000,
-        interval: 20,
-      });
+    for (const reg of regs) await writes(reg, true);
     // Whether the write given up on reached the log is unknown to its sender (the 503 says so);
     // sending it again, to any instance, is safe: it commits once.
     const again = await request<Answer>(b.url, 'POST', '/registry/proposals', { payload: p, approvals });
@@ -695,10 +689,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       timeout: 20_000,
       interval: 20,
     });
-    await vi.waitFor(async () => expect((await request<{ write: boolean }>(again.url, 'GET', '/readyz')).json.write).toBe(true), {
-      timeout: 20_000,
-      interval: 20,
-    });
+    await writes(again, true);
     expect((await request(again.url, 'GET', '/registry/1')).status).toBe(200);
     expect(await commit(again, 'svc-4')).toBe(4);
   }, 60_000);
