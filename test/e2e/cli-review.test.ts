@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeKeyFile } from '../../src/cli/keyfile.js';
 import { hashOf } from '../../src/core/encoding.js';
 import type { GenesisPayload, Op } from '../../src/core/schemas.js';
@@ -18,7 +18,7 @@ import { SERVICE_VERSION } from '../../src/version.js';
 import { assertBuilt, CLI, killChildren, runCli, runInProcess, serveOk, type CliRun, type Served } from '../helpers/cli.js';
 import { del, genesisRecord, proposal, put, setSigners, signers, signerSet, type TestSigner } from '../helpers/fixtures.js';
 import type { ProposalJson } from '../helpers/responses.js';
-import { startTestRegistry } from '../helpers/server.js';
+import { request, startTestRegistry } from '../helpers/server.js';
 
 const REG = 'e2e-review';
 const hasScript = (() => {
@@ -408,7 +408,14 @@ describe.each(Object.entries(RUNNERS))('registry CLI (%s)', { timeout: 60_000 },
 
   it('says a proposal has expired', async () => {
     const id = await propose([put('svc-g')], '--ttl-hours', '0.0003');
-    await new Promise((r) => setTimeout(r, 1300));
+    // Its expiry, once the registry's sweep (every second) has settled it: then both refuse it.
+    await vi.waitFor(
+      async () => expect((await request<ProposalJson>(url, 'GET', `/registry/proposals/${id}`)).json.status).toBe('expired'),
+      {
+        timeout: 10_000,
+        interval: 50,
+      },
+    );
     const [review, approve] = await Promise.all([
       cli('review', id, '--url', url),
       cli('approve', id, '--url', url, '--key', 'bob.key', '--yes'),

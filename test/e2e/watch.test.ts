@@ -85,9 +85,13 @@ class Watch {
     while (!ready()) {
       if (this.child.exitCode !== null || Date.now() > deadline)
         throw new Error(`watch: no ${what} (exit ${this.child.exitCode})\nstdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
+      // Woken by the next output or the exit; the deadline's timer only to fail on time.
       await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 200);
+        const timer = setTimeout(resolve, deadline - Date.now() + 1);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
   }
