@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './nginx.js';
 
 const run = promisify(execFile);
@@ -221,4 +222,18 @@ function childrenOf(pid: number): number[] {
     if (ppid === pid) children.push(Number(entry));
   }
   return children;
+}
+
+/** A PostgreSQL server for the enclosing describe block: started before its tests, stopped after.
+ * Call the returned function inside a test to get it. */
+export function postgresForSuite(): () => PostgresServer {
+  let server: PostgresServer | undefined;
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 60_000);
+  afterAll(async () => server?.stop(), 60_000);
+  return () => {
+    if (!server) throw new Error('PostgreSQL did not start (see beforeAll)');
+    return server;
+  };
 }

@@ -5,7 +5,7 @@
 // feeds its own SSE subscribers; reads go on while the database is away.
 import pino from 'pino';
 import postgres from 'postgres';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { canonicalJson, hashOf } from '../../src/core/encoding.js';
 import { buildCommitRecord, checkGenesisRecord } from '../../src/core/records.js';
@@ -14,7 +14,7 @@ import type { CommitRecord } from '../../src/core/schemas.js';
 import { checkAuditChain, readAudit } from '../helpers/audit.js';
 import { Committer } from '../helpers/commits.js';
 import { approve, genesisRecord, proposal, put, signers, type TestSigner } from '../helpers/fixtures.js';
-import { postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { postgresForSuite, postgresSkipReason } from '../helpers/postgres.js';
 import type { HeadJson } from '../helpers/responses.js';
 import { request, startTestRegistry, tempDir, type TestRegistry } from '../helpers/server.js';
 import { subscribe, type SseStream } from '../helpers/sse.js';
@@ -28,11 +28,7 @@ const [alice, bob, carol, dave] = keys as [TestSigner, TestSigner, TestSigner, T
 type Answer = { status: string; version?: number; error?: { code: string } };
 
 describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL log', () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  }, 60_000);
-  afterAll(async () => server?.stop(), 60_000);
+  const pg = postgresForSuite();
 
   const running: TestRegistry[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -71,7 +67,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
     request<Answer>(reg.url, 'POST', '/registry/proposals', { payload, approvals });
 
   it('follows a commit made on any instance: heads agree and a subscriber on another instance sees it', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('cl', [alice, bob], 1);
     const [a, b, c] = (await cluster(g, url)) as [TestRegistry, TestRegistry, TestRegistry];
     const onB = await watch(b);
@@ -93,7 +89,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('resumes a stream on another instance with Last-Event-ID', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('resume', [alice], 1);
     const [a, b] = (await cluster(g, url, 2)) as [TestRegistry, TestRegistry];
     const onA = await watch(a);
@@ -111,7 +107,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('races commits from every instance: one version each, the losers told to rebase, every subscriber sees every commit once', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('race', [alice, bob], 1);
     const regs = await cluster(g, url);
     const streams = await Promise.all(regs.map((r) => watch(r)));
@@ -152,7 +148,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   }, 60_000);
 
   it('lets approvals sent to different instances at once reach quorum: the proposal commits exactly once', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     // 3 of 4: the proposal arrives with one approval, then two race on two instances.
     const g = genesisRecord('quorum', keys, 3);
     const [a, b, c] = (await cluster(g, url)) as [TestRegistry, TestRegistry, TestRegistry];
@@ -173,7 +169,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   }, 60_000);
 
   it('refuses to start a second registry with another genesis on the same database', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('one', [alice], 1);
     const other = genesisRecord('two', [bob], 1);
     // Started at once on an empty database: exactly one genesis gets in, the other start fails.
@@ -192,7 +188,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('finds a commit that was never notified: the catch-up reads every record after the head', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('silent', [alice], 1);
     const [a, b] = (await cluster(g, url, 2, { followPollMs: 50 })) as [TestRegistry, TestRegistry];
     const onA = await watch(a);
@@ -221,7 +217,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('starts an instance while others commit: it verifies the log and follows it, and takes writes', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('rolling', [alice], 1);
     const a = await start(g, url);
     let stop = false;
@@ -250,7 +246,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   }, 60_000);
 
   it('freezes and thaws every instance: the freeze is an event of the shared log', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('frozen', [alice], 1);
     const token = 'operator-token-of-the-cluster-test';
     const [a, b] = (await cluster(g, url, 2, { operatorToken: token })) as [TestRegistry, TestRegistry];
@@ -268,7 +264,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('keeps following after its listening connection is cut', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('lost', [alice], 1);
     const a = await start(g, url);
     // No poll worth the name: the client listens again on a new connection (and catches up then).
@@ -287,7 +283,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   }, 30_000);
 
   it('does not serve a row it cannot verify: the instance stays at its last good head and refuses writes', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('forged', [alice, bob], 1);
     const [a, b] = (await cluster(g, url, 2)) as [TestRegistry, TestRegistry];
     const p = proposal('forged', await head(a), [put('good')]);
@@ -325,7 +321,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('gives a write up after losing 20 races in a row: 503 write_conflicts, nothing written, and it commits once the races stop', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('races', [alice], 1);
     const a = await start(g, url);
     const sql = raw(url);
@@ -356,7 +352,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('hands the maintenance on: checkpoints go on, once each, when the leader loses its session and when it stops', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('lead', [alice], 1);
     const config = { checkpointEvery: 2, followPollMs: 50 };
     const commitOn = async (reg: TestRegistry, id: string) => {
@@ -405,7 +401,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('says an instance that fell behind the retention horizon serves stale reads: /readyz 503, writes refused, no tamper alarm; a restart catches up', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('behind', [alice], 1);
     const config = { checkpointEvery: 2, retainCommits: 2, followPollMs: 50 };
     const a = await start(g, url, config);
@@ -463,7 +459,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
   });
 
   it('answers 503 and writes nothing when its connection is dropped in the middle of a transaction', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('drop', [alice], 1);
     const a = await start(g, url);
     const sql = raw(url);
@@ -499,11 +495,7 @@ describe.skipIf(SKIP !== undefined)('a cluster of registries on one PostgreSQL l
 });
 
 describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  }, 60_000);
-  afterAll(async () => server?.stop(), 60_000);
+  const pg = postgresForSuite();
   const running: TestRegistry[] = [];
   afterEach(async () => {
     await Promise.all(running.splice(0).map((r) => r.close()));
@@ -520,7 +512,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
     );
 
   it('serves reads from memory, answers writes 503 with Retry-After and says why in /readyz, then writes again', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('away', [alice], 1);
     const regs = [await startTestRegistry(g, { config: { store: url, followPollMs: 50 } })];
     regs.push(await startTestRegistry(g, { config: { store: url, followPollMs: 50 } }));
@@ -534,7 +526,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       timeout: 10_000,
       interval: 10,
     });
-    await server.halt();
+    await pg().halt();
     for (const reg of regs) {
       // The follower's next poll finds the database gone.
       const r = await writes(reg, false);
@@ -552,7 +544,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       expect(w.status, w.text).toBe(503);
       expect(Number(w.headers.get('retry-after'))).toBeGreaterThan(0);
     }
-    await server.resume();
+    await pg().resume();
     // Back: the next catch-up reads the log again, and the reason goes, before any write.
     for (const reg of regs) await writes(reg, true);
     const next = proposal('away', (await request<HeadJson>(b.url, 'GET', '/registry/head')).json, [put('back')]);
@@ -572,7 +564,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
   }, 60_000);
 
   it('keeps serving reads while the database is silent (a lost host), gives a write up after storeTimeoutMs, and converges once it answers', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('silent', [alice], 1);
     const config = { store: url, followPollMs: 50, storeTimeoutMs: 1000 };
     const regs: TestRegistry[] = [];
@@ -597,7 +589,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
     const p = proposal('silent', await headOf(a), [put('during')]);
     const approvals = [approve(alice, hashOf(p))];
     try {
-      server.stall();
+      pg().stall();
       const w = await request<{ error: { code: string; message: string } }>(a.url, 'POST', '/registry/proposals', {
         payload: p,
         approvals,
@@ -622,7 +614,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
         expect(Number(audit.headers.get('retry-after'))).toBeGreaterThan(0);
       }
     } finally {
-      server.unstall();
+      pg().unstall();
     }
     for (const reg of regs) await writes(reg, true);
     // Whether the write given up on reached the log is unknown to its sender (the 503 says so);
@@ -642,7 +634,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
   }, 60_000);
 
   it('starts from its own cache when the database refuses connections: reads at once, writes once it is back and verified', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('cached', [alice], 1);
     const dir = tempDir();
     const config = { store: url, followPollMs: 50 };
@@ -663,7 +655,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
     running.push(other);
     await other.verified;
     expect(await commit(other, 'svc-3')).toBe(3);
-    await server.halt();
+    await pg().halt();
 
     const again = await startTestRegistry(g, { dir, config });
     running.push(again);
@@ -681,7 +673,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       (await request(again.url, 'POST', '/registry/proposals', { payload: next, approvals: [approve(alice, hashOf(next))] })).status,
     ).toBe(503);
 
-    await server.resume();
+    await pg().resume();
     // Connected, it follows the log from its cached head (version 3, committed meanwhile), verifies
     // the log, and takes writes.
     await again.verified;
@@ -695,9 +687,9 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
   }, 60_000);
 
   it('retries a database that refuses connections at start, with back-off, and starts once it is up', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('late', [alice], 1);
-    await server.halt();
+    await pg().halt();
     const refused = await startTestRegistry(g, { config: { store: url, storeConnectRetryMs: 0 } }).then(
       () => 'started',
       (e: unknown) => String(e),
@@ -710,7 +702,7 @@ describe.skipIf(SKIP !== undefined)('a cluster while its database is away', () =
       timeout: 10_000,
       interval: 20,
     });
-    await server.resume();
+    await pg().resume();
     const reg = await starting;
     running.push(reg);
     expect((await request<HeadJson>(reg.url, 'GET', '/registry/head')).json.version).toBe(0);

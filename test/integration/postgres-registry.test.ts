@@ -4,12 +4,12 @@
 // is a real one, started here (test/helpers/postgres.ts).
 import { existsSync } from 'node:fs';
 import postgres from 'postgres';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import type { CommitRecord } from '../../src/core/schemas.js';
 import { Committer } from '../helpers/commits.js';
 import { genesisRecord, put, setSigners, signerSet, signers, type TestSigner } from '../helpers/fixtures.js';
-import { postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { postgresForSuite, postgresSkipReason } from '../helpers/postgres.js';
 import type { HeadJson } from '../helpers/responses.js';
 import { request, startTestRegistry, type TestRegistry } from '../helpers/server.js';
 
@@ -20,11 +20,7 @@ const keys = signers('alice', 'bob', 'carol');
 const [alice, bob] = keys as [TestSigner, TestSigner, TestSigner];
 
 describe.skipIf(SKIP !== undefined)('a registry on PostgreSQL', () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  }, 60_000);
-  afterAll(async () => server?.stop(), 60_000);
+  const pg = postgresForSuite();
 
   const running: TestRegistry[] = [];
   const clients: postgres.Sql[] = [];
@@ -59,7 +55,7 @@ describe.skipIf(SKIP !== undefined)('a registry on PostgreSQL', () => {
   const ready = async (reg: TestRegistry) => (await request(reg.url, 'GET', '/readyz')).json;
 
   it('commits, serves and audits from PostgreSQL, and restarts on it with the same head', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('pg', [alice, bob], 1);
     const reg = await start(g, url);
     const committer = new Committer(() => reg.url, 'pg', alice);
@@ -88,7 +84,7 @@ describe.skipIf(SKIP !== undefined)('a registry on PostgreSQL', () => {
   });
 
   it('checkpoints and prunes behind the horizon, and starts from its checkpoint after', async () => {
-    const url = await server.createDatabase();
+    const url = await pg().createDatabase();
     const g = genesisRecord('pg', [alice, bob], 1);
     const config = { checkpointEvery: 2, retainCommits: 2 };
     const reg = await start(g, url, config);
